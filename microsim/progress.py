@@ -41,7 +41,8 @@ class Progress:
         self.line(f"{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {extra}".rstrip(),
                   force=done >= total)
 
-    def solver(self, carrier: str, direction: str, it: int, rel: float, mismatch: float) -> None:
-        """Per-iteration residual line of the conductivity solver."""
+    def solver(self, carrier: str, direction: str, it: int, rel: float, mismatch: float, done: bool = False) -> None:
+        """Per-iteration residual line of the conductivity solver (always printed at the end of a solve)."""
         mis = "   -    " if mismatch != mismatch else f"{mismatch:.2e}"
-        self.line(f"{carrier:>10s} {direction}  iter {it:6d}  rel.residual {rel:.2e}  current mismatch {mis}")
+        self.line(f"{carrier:>10s} {direction}  iter {it:6d}  rel.residual {rel:.2e}  current mismatch {mis}"
+                  + ("  done" if done else ""), force=done)

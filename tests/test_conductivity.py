@@ -1,0 +1,284 @@
+"""The finite-volume solver against exact results, analytic formulas and a direct sparse solve."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy import ndimage
+
+from microsim import Volume, conductivity
+
+ONE = {"c": {"label": 1, "sigma_ionic_S_per_m": 2.5}}
+TWO = {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": 2.5}}
+TIGHT = dict(rtol=1e-8, current_tol=1e-6)
+
+
+def solve(labels, phases, direction, voxel=(1.0, 1.0, 1.0), **kw):
+    opts = dict(TIGHT)
+    opts.update(kw)
+    return conductivity(Volume(labels, phases, voxel), direction, **opts).results[0]
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_uniform_block_tau_is_one(direction, periodic):
+    r = solve(np.ones((9, 12, 15), np.uint8), ONE, direction, (0.3, 0.5, 0.7), periodic_sides=periodic)
+    assert r.converged and r.percolates
+    assert abs(r.tau - 1) < 1e-6
+    assert abs(r.sigma_eff_S_per_m - 2.5) < 2.5e-6
+    assert abs(r.macmullin - 1) < 1e-6
+    assert r.sigma_eff_S_per_cm == pytest.approx(r.sigma_eff_S_per_m / 100)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_straight_channels_of_any_cross_section(direction, periodic):
+    rng = np.random.default_rng(3)
+    axis = "zyx".index(direction)
+    section = rng.random((14, 11)) < 0.4
+    section[0, 0] = True
+    labels = np.expand_dims(section, axis).repeat(10, axis=axis).astype(np.uint8)
+    r = solve(labels, TWO, direction, (0.4, 0.9, 1.3), periodic_sides=periodic)
+    assert r.converged
+    assert abs(r.eps - section.mean()) < 1e-12
+    assert abs(r.tau - 1) < 1e-6
+    assert abs(r.sigma_eff_S_per_m - 2.5 * section.mean()) < 1e-6 * 2.5
+
+
+@pytest.mark.parametrize("contrast", [10.0, 1e4])
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_series_and_parallel_layers(direction, contrast):
+    voxel = (0.5, 1.25, 2.0)
+    axis = "zyx".index(direction)
+    phases = {"a": {"label": 0, "sigma_ionic_S_per_m": 1.0}, "b": {"label": 1, "sigma_ionic_S_per_m": 1.0 / contrast},
+              "c": {"label": 2, "sigma_ionic_S_per_m": 0.3}}
+    sig = {0: 1.0, 1: 1.0 / contrast, 2: 0.3}
+    thickness = [3, 5, 2, 4]
+    layer_labels = [0, 1, 2, 1]
+    stack = np.concatenate([np.full(t, l, np.uint8) for t, l in zip(thickness, layer_labels)])
+    shape = [6, 7, 8]
+    # series: layers normal to the transport direction
+    shape_s = list(shape)
+    shape_s[axis] = len(stack)
+    view = [1, 1, 1]
+    view[axis] = len(stack)
+    series = np.broadcast_to(stack.reshape(view), shape_s).copy()
+    exact_series = sum(thickness) / sum(t / sig[l] for t, l in zip(thickness, layer_labels))
+    r = solve(series, phases, direction, voxel)
+    assert r.converged
+    assert abs(r.sigma_eff_S_per_m / exact_series - 1) < 1e-6
+    # parallel: the same layers stacked along another axis
+    other = (axis + 1) % 3
+    shape_p = list(shape)
+    shape_p[other] = len(stack)
+    view = [1, 1, 1]
+    view[other] = len(stack)
+    parallel = np.broadcast_to(stack.reshape(view), shape_p).copy()
+    exact_parallel = sum(t * sig[l] for t, l in zip(thickness, layer_labels)) / sum(thickness)
+    r = solve(parallel, phases, direction, voxel)
+    assert abs(r.sigma_eff_S_per_m / exact_parallel - 1) < 1e-6
+    # several conducting phases: tau is relative to the volume-averaged conductivity
+    assert abs(r.tau - 1) < 1e-6
+
+
+def sphere_cell(n: int, f: float) -> np.ndarray:
+    """One cubic cell of edge n voxels with a centred insulating sphere (label 0) of volume fraction f."""
+    radius = (3 * f / (4 * math.pi)) ** (1 / 3) * n
+    c = np.arange(n) + 0.5 - n / 2
+    d2 = c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2
+    return (d2 > radius * radius).astype(np.uint8)
+
+
+def rayleigh_insulating_spheres(f: float) -> float:
+    """sigma_eff / sigma_matrix of a simple-cubic array of insulating spheres (Rayleigh's formula with the
+    octupole term, 1 - 3f / (2 + f - 1.305 * 0.75 * f^(10/3)))."""
+    return 1 - 3 * f / (2 + f - 1.305 * 0.75 * f ** (10 / 3))
+
+
+@pytest.mark.parametrize("f", [0.1, 0.3, 0.5])
+def test_simple_cubic_spheres_match_rayleigh(f):
+    # By symmetry one cell with fixed potentials on two faces and no-flux sides is the infinite array.
+    errors = []
+    for n in (64, 96):
+        labels = sphere_cell(n, f)
+        r = solve(labels, TWO, "x", rtol=1e-6, current_tol=1e-5)
+        f_actual = 1 - labels.mean()
+        errors.append(abs(r.sigma_eff_S_per_m / 2.5 / rayleigh_insulating_spheres(f_actual) - 1))
+    assert errors[0] < 0.03
+    assert errors[1] < errors[0]
+
+
+def blobs(shape, eps, seed, sigma=2.0):
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (field > np.quantile(field, 1 - eps)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("eps", [0.35, 0.5, 0.7])
+def test_hashin_shtrikman_upper_bound(eps):
+    labels = blobs((40, 40, 40), eps, seed=int(eps * 100))
+    res = conductivity(Volume(labels, TWO), "all", rtol=1e-6)
+    eps_actual = labels.mean()
+    bound = 2 * eps_actual / (3 - eps_actual)
+    for r in res:
+        assert r.converged
+        assert 0 < r.sigma_eff_S_per_m / 2.5 <= bound
+
+
+def direct_solve(labels, sigma, voxel, axis, periodic_sides):
+    """Independent assembly of the same discretisation with scipy; returns sigma_eff."""
+    shape = labels.shape
+    s = sigma[labels]
+    n = labels.size
+    idx = np.arange(n).reshape(shape)
+    rows, cols, vals = [], [], []
+    diag = np.zeros(n)
+    b = np.zeros(n)
+    inlet_current = 0.0
+    for a in range(3):
+        area = voxel[0] * voxel[1] * voxel[2] / voxel[a]
+        geo = area / voxel[a]
+        for i in range(shape[a] - 1 + (1 if (periodic_sides and a != axis) else 0)):
+            j = (i + 1) % shape[a]
+            sa = np.take(s, i, axis=a)
+            sb = np.take(s, j, axis=a)
+            ia = np.take(idx, i, axis=a).ravel()
+            ib = np.take(idx, j, axis=a).ravel()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = np.where((sa > 0) & (sb > 0), 2 * sa * sb / (sa + sb), 0.0).ravel() * geo
+            rows += [ia, ib]
+            cols += [ib, ia]
+            vals += [-g, -g]
+            np.add.at(diag, ia, g)
+            np.add.at(diag, ib, g)
+        if a == axis:
+            g_in = (2 * np.take(s, 0, axis=a) * geo).ravel()
+            g_out = (2 * np.take(s, -1, axis=a) * geo).ravel()
+            np.add.at(diag, np.take(idx, 0, axis=a).ravel(), g_in)
+            np.add.at(diag, np.take(idx, -1, axis=a).ravel(), g_out)
+            np.add.at(b, np.take(idx, 0, axis=a).ravel(), g_in)
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    A = A + sp.diags(diag)
+    # keep only voxels connected to both faces (the rest makes A singular)
+    cond = s > 0
+    lab, _ = ndimage.label(cond)
+    keep_ids = np.intersect1d(np.take(lab, 0, axis=axis), np.take(lab, -1, axis=axis))
+    keep = np.isin(lab, keep_ids[keep_ids > 0]).ravel()
+    phi = np.zeros(n)
+    phi[keep] = spla.spsolve(A[keep][:, keep].tocsc(), b[keep])
+    g_in = (2 * np.take(s, 0, axis=axis) * voxel[0] * voxel[1] * voxel[2] / voxel[axis] ** 2).ravel()
+    inlet_current = float((g_in * (1 - np.take(phi.reshape(shape), 0, axis=axis).ravel()) * keep.reshape(shape).take(0, axis=axis).ravel()).sum())
+    length = shape[axis] * voxel[axis]
+    area = np.prod([shape[k] * voxel[k] for k in range(3) if k != axis])
+    return inlet_current * length / area
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_agrees_with_sparse_direct_solve(periodic):
+    rng = np.random.default_rng(7)
+    labels = rng.choice(np.array([0, 1, 2], np.uint8), size=(9, 10, 11), p=[0.25, 0.5, 0.25])
+    sigma = np.zeros(256)
+    sigma[[0, 1, 2]] = [0.0, 1.0, 0.1]
+    phases = {"i": {"label": 0}, "a": {"label": 1, "sigma_ionic_S_per_m": 1.0},
+              "b": {"label": 2, "sigma_ionic_S_per_m": 0.1}}
+    voxel = (0.7, 1.0, 1.3)
+    for direction in "xyz":
+        axis = "zyx".index(direction)
+        ref = direct_solve(labels, sigma, voxel, axis, periodic)
+        r = solve(labels, phases, direction, voxel, periodic_sides=periodic)
+        assert ref > 0
+        assert abs(r.sigma_eff_S_per_m / ref - 1) < 1e-6
+
+
+def test_non_percolating_gives_zero_and_inf():
+    labels = np.zeros((10, 10, 10), np.uint8)
+    labels[:, :, :4] = 1          # a slab that touches the x=0 face only: dead end in x
+    labels[:, 5:, 6:] = 1         # disconnected block touching x=end
+    r = solve(labels, TWO, "x")
+    assert not r.percolates
+    assert r.sigma_eff_S_per_m == 0.0 and r.tau == math.inf and r.macmullin == math.inf
+    assert "does not connect" in r.message
+    assert r.to_dict()["tau"] == math.inf
+    # nothing conducts at all
+    r = solve(np.zeros((4, 4, 4), np.uint8), TWO, "z")
+    assert r.sigma_eff_S_per_m == 0.0 and r.tau == math.inf
+
+
+def test_isolated_and_dead_end_clusters_do_not_change_sigma():
+    base = np.zeros((12, 12, 16), np.uint8)
+    base[4:8, 4:8, :] = 1
+    clean = solve(base, TWO, "x")
+    cluttered = base.copy()
+    cluttered[0:2, 0:2, 5:9] = 1        # isolated inclusion
+    cluttered[10:12, 0:3, 0:6] = 1      # dead end touching the inlet
+    cluttered[6, 8:11, 7] = 1           # dead-end branch hanging off the channel
+    r = solve(cluttered, TWO, "x")
+    assert abs(r.sigma_eff_S_per_m / clean.sigma_eff_S_per_m - 1) < 1e-7
+    assert r.eps > clean.eps
+    assert r.tau > clean.tau  # tau uses the whole phase's eps
+    # PoreSpy's tau counts the percolating part (channel + branch) only
+    assert abs(r.eps_percolating - (base.sum() + 3) / base.size) < 1e-12
+    assert abs(r.tau_percolating - r.eps_percolating * 2.5 / r.sigma_eff_S_per_m) < 1e-9
+
+
+def test_cell_problem_exact_cases():
+    r = solve(np.ones((6, 7, 8), np.uint8), ONE, "y", (0.5, 1.0, 2.0), cell_problem=True)
+    assert abs(r.tau - 1) < 1e-6
+    labels = np.zeros((6, 7, 12), np.uint8)
+    labels[:, :, 4:] = 1
+    phases = {"a": {"label": 0, "sigma_ionic_S_per_m": 1.0}, "b": {"label": 1, "sigma_ionic_S_per_m": 0.01}}
+    r = solve(labels, phases, "x", cell_problem=True)
+    assert abs(r.sigma_eff_S_per_m / (12 / (4 / 1.0 + 8 / 0.01)) - 1) < 1e-6
+
+
+def test_cell_problem_needs_a_winding_cluster():
+    labels = np.zeros((8, 8, 8), np.uint8)
+    labels[2:6, 2:6, 1:7] = 1   # touches neither x face: no path through the periodic tiling
+    r = solve(labels, TWO, "x", cell_problem=True)
+    assert not r.percolates and r.tau == math.inf
+
+
+def test_iteration_limit_is_reported_not_a_result():
+    labels = blobs((24, 24, 24), 0.6, seed=1)
+    r = solve(labels, TWO, "x", max_iter=3)
+    assert not r.converged
+    assert math.isnan(r.sigma_eff_S_per_m) and math.isnan(r.tau)
+    assert "not converged" in r.message
+
+
+def test_fields_and_current_density():
+    labels = blobs((20, 18, 16), 0.6, seed=5)
+    voxel = (0.5, 0.5, 0.25)
+    r = conductivity(Volume(labels, TWO, voxel), "z", return_fields=True, **TIGHT).results[0]
+    assert r.potential.shape == labels.shape and r.current_density_A_per_m2.shape == (3,) + labels.shape
+    assert np.all(np.isnan(r.potential[labels == 0]))
+    pot = r.potential[~np.isnan(r.potential)]
+    assert pot.min() > 0 and pot.max() < 1
+    # the cell-averaged current density along z integrates to the terminal current
+    area_m2 = 18 * 0.5e-6 * 16 * 0.25e-6
+    mean_jz = r.current_density_A_per_m2[0].mean(dtype=np.float64)
+    assert abs(mean_jz * area_m2 / r.current_in_A - 1) < 1e-4
+    # sigma_eff from the terminal current agrees with the dissipation estimate
+    length_m = 20 * 0.5e-6
+    assert abs(r.current_in_A * length_m / area_m2 / r.sigma_eff_S_per_m - 1) < 1e-5
+
+
+def test_both_carriers_in_one_call():
+    labels = blobs((16, 16, 16), 0.5, seed=2)
+    phases = {"SE": {"label": 0, "sigma_ionic_S_per_m": 0.1},
+              "CAM": {"label": 1, "sigma_ionic_S_per_m": 0.0, "sigma_electronic_S_per_m": 10.0}}
+    res = conductivity(Volume(labels, phases), "x", "both")
+    assert [r.carrier for r in res] == ["ionic", "electronic"]
+    assert res.get("ionic", "x").conducting_phases == ("SE",)
+    assert res.get("electronic", "x").conducting_phases == ("CAM",)
+    assert res.to_dict()["results"][1]["carrier"] == "electronic"
+
+
+def test_tau_independent_of_conductivity_scale():
+    labels = blobs((16, 16, 16), 0.55, seed=9)
+    taus = [solve(labels, {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": s}}, "y").tau
+            for s in (1e-9, 1.0, 1e6)]
+    assert max(taus) - min(taus) < 1e-6 * taus[0]
