@@ -245,7 +245,7 @@ class PhaseTable:
             raise PhaseTableError(f"{source}: no [phases.NAME] tables; add one per phase with its label")
         try:
             return cls.from_dict(doc["phases"])
-        except PhaseTableError as exc:
+        except ValueError as exc:  # PhaseTableError and an unknown material preset alike
             raise PhaseTableError(f"{source}: {exc}") from None
 
     def to_dict(self) -> dict:

@@ -282,3 +282,25 @@ def test_tau_independent_of_conductivity_scale():
     taus = [solve(labels, {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": s}}, "y").tau
             for s in (1e-9, 1.0, 1e6)]
     assert max(taus) - min(taus) < 1e-6 * taus[0]
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), s1=st.floats(1e-3, 1e3), s2=st.floats(1e-3, 1e3),
+       direction=st.sampled_from("xyz"))
+def test_wiener_bounds_and_mirror_symmetry(seed, s1, s2, direction):
+    # With every phase conducting, sigma_eff lies between the harmonic and arithmetic means,
+    # and mirroring the volume along the direction (swapping inlet and outlet) changes nothing.
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=(7, 8, 9)).astype(np.uint8)
+    sig = np.array([1.0, s1, s2])
+    phases = {f"p{k}": {"label": k, "sigma_ionic_S_per_m": float(sig[k])} for k in range(3)}
+    frac = np.bincount(labels.ravel(), minlength=3) / labels.size
+    lo, hi = 1 / (frac / sig).sum(), (frac * sig).sum()
+    r = solve(labels, phases, direction, rtol=1e-9, current_tol=1e-7)
+    assert lo * (1 - 1e-9) <= r.sigma_eff_S_per_m <= hi * (1 + 1e-9)
+    flipped = np.flip(labels, axis="zyx".index(direction))
+    r2 = solve(flipped, phases, direction, rtol=1e-9, current_tol=1e-7)
+    assert abs(r2.sigma_eff_S_per_m / r.sigma_eff_S_per_m - 1) < 1e-7
