@@ -59,3 +59,112 @@ def results_table(result) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     notes = [f"  {r.carrier} {r.direction}: {r.message}" for r in result if r.message != "converged"]
     return "\n".join(lines + notes)
+
+
+# ---------------------------------------------------------------------------
+# input stacks in any format (see microsim.io)
+
+
+def factor_arg(text: str):
+    """Parse '2' or '2,1,1' (z,y,x) as a stride or downsampling factor."""
+    try:
+        parts = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a factor; give 'n' or 'nz,ny,nx' (positive integers)")
+    if len(parts) not in (1, 3) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one positive integer or three (nz,ny,nx)")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def raw_shape_arg(text: str):
+    """Parse 'Z,Y,X' or 'ZxYxX'."""
+    try:
+        parts = [int(t) for t in text.replace("x", ",").split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape; give Z,Y,X (three positive integers)")
+    return tuple(parts)
+
+
+def crop_arg(text: str):
+    from ..io import parse_crop
+    try:
+        return parse_crop(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def add_input_args(parser: argparse.ArgumentParser) -> None:
+    """Options that say how to read the input stack: format details, region, slice thickness."""
+    g = parser.add_argument_group("reading the input stack")
+    g.add_argument("--dataset", default=None, help="HDF5 dataset path (default: the file's only 3D dataset)")
+    g.add_argument("--raw-shape", type=raw_shape_arg, default=None, metavar="Z,Y,X",
+                   help="shape of a raw binary file (C order, x fastest)")
+    g.add_argument("--raw-dtype", default=None, metavar="TYPE", help="element type of a raw file: uint8, uint16, "
+                   "int16, float32 ...")
+    g.add_argument("--byte-order", choices=("little", "big"), default=None,
+                   help="byte order of a raw file (default little)")
+    g.add_argument("--raw-offset", type=int, default=0, metavar="BYTES", help="header bytes to skip in a raw file")
+    g.add_argument("--crop", type=crop_arg, default=None, metavar="z0:z1,y0:y1,x0:x1",
+                   help="read only these voxels (end excluded; empty bound = edge), e.g. 0:100,:,:")
+    g.add_argument("--stride", type=factor_arg, default=None, metavar="N|nz,ny,nx",
+                   help="keep every N-th voxel (voxel size grows by N)")
+    g.add_argument("--downsample", type=factor_arg, default=None, metavar="N|nz,ny,nx",
+                   help="reduce N^3 blocks to one voxel (labels: majority vote)")
+    g.add_argument("--slice-thickness", type=float, default=None, metavar="UM",
+                   help="slice thickness dz in um; replaces the file's dz (FIB-SEM slice folders)")
+
+
+def raw_layout(args):
+    """The RawLayout given by --raw-shape/--raw-dtype/--byte-order/--raw-offset, or None."""
+    from ..io import RawLayout
+    shape, dtype = getattr(args, "raw_shape", None), getattr(args, "raw_dtype", None)
+    if shape is None and dtype is None:
+        if getattr(args, "byte_order", None) or getattr(args, "raw_offset", 0):
+            raise ValueError("--byte-order/--raw-offset describe a raw file; give --raw-shape and --raw-dtype too")
+        return None
+    if shape is None or dtype is None:
+        raise ValueError("--raw-shape and --raw-dtype go together; give both for a raw file")
+    return RawLayout(shape, dtype, getattr(args, "byte_order", None) or "little", getattr(args, "raw_offset", 0))
+
+
+def stack_options(args) -> dict:
+    """Keyword arguments of microsim.io.load_stack / read_volume from the input options."""
+    return {"crop": getattr(args, "crop", None), "stride": getattr(args, "stride", None),
+            "downsample": getattr(args, "downsample", None), "dataset": getattr(args, "dataset", None),
+            "raw": raw_layout(args), "slice_thickness_um": getattr(args, "slice_thickness", None)}
+
+
+#: inputs at least this large get a line on stderr before reading and a progress bar while reading
+LARGE_INPUT_BYTES = 64 * 2**20
+
+
+def announce_input(args, progress):
+    """For a large input, one line on stderr with what its header says, before any voxel is read.
+
+    Returns ``progress`` for a large input (so that reading shows a bar) and None for a
+    small one, whose reading is quick and whose errors then stay a single line.
+    """
+    from ..io import describe
+    info = describe(args.volume, dataset=getattr(args, "dataset", None), raw=raw_layout(args))
+    if info.nbytes < LARGE_INPUT_BYTES:
+        return None
+    shape = " x ".join(map(str, info.shape))
+    progress.line(f"{args.volume}: {info.format}, {shape} voxels of {info.dtype} "
+                  f"({info.nbytes / 2**20:.0f} MiB); reading", force=True)
+    return progress
+
+
+def read_input(args, phases):
+    """The labelled Volume named by ``args.volume`` in any supported format.
+
+    The voxel size comes from --voxel-size if given, else from the file, else 1 um;
+    --crop/--stride/--downsample select what is read (labels are downsampled by
+    majority vote).
+    """
+    from ..io import read_volume
+    from ..progress import Progress
+    progress = announce_input(args, Progress(quiet=getattr(args, "quiet", False)))
+    return read_volume(args.volume, phases, getattr(args, "voxel_size", None), progress=progress,
+                       **stack_options(args))

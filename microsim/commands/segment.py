@@ -1,0 +1,100 @@
+"""``microsim segment``: grayscale stack -> labelled volume (multi-Otsu or thresholds)."""
+from __future__ import annotations
+
+from ..io import load_stack, write_array
+from ..jsonio import write_json
+from ..phases import phase_table
+from ..progress import Progress
+from ..segment import segment
+from ._common import add_input_args, add_quiet, announce_input, fmt, stack_options, voxel_size_arg
+from .info import text_histogram
+
+
+def _phases_arg(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _numbers(text: str, kind=float):
+    try:
+        return [kind(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("segment", help="segment a grayscale stack into labelled phases",
+                       description="Threshold a grayscale stack into N phases (multi-Otsu, or explicit "
+                                   "thresholds), after optional denoising, with optional removal of small islands, "
+                                   "and write the labels. Classes go from dark to bright; a voxel is in class k+1 "
+                                   "when its value is above threshold t_k.")
+    p.add_argument("volume", metavar="STACK", help="grayscale TIFF, folder or glob of slices, HDF5, .npy or raw file")
+    p.add_argument("--phases", type=_phases_arg, default=None, metavar="N|TABLE",
+                   help="number of phases, or a phase table (TOML) whose phases, listed dark to bright, give the "
+                        "label values and names")
+    p.add_argument("--out", required=True, help="output labels (.tif, .h5, .npy, .raw or a folder)")
+    p.add_argument("--thresholds", default=None, metavar="T1,T2,..",
+                   help="explicit grey-level thresholds instead of multi-Otsu")
+    p.add_argument("--labels", default=None, metavar="V0,V1,..", help="label value of each class, dark to bright "
+                   "(default 0,1,..; taken from the table when --phases is a table)")
+    p.add_argument("--denoise", choices=("median", "nlm"), default=None,
+                   help="denoise before thresholding: median filter or non-local means")
+    p.add_argument("--denoise-size", type=int, default=3, metavar="VOXELS",
+                   help="median window / non-local-means patch size (default 3)")
+    p.add_argument("--min-island", type=int, default=0, metavar="VOXELS",
+                   help="give connected regions smaller than this to the surrounding phase")
+    p.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=6,
+                   help="neighbourhood of island detection (default 6)")
+    p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
+                   help="voxel size of the stack in um ('d' or 'dz,dy,dx'); default from the file")
+    p.add_argument("--report", default=None, help="write thresholds, histogram and fractions as JSON here")
+    p.add_argument("--compression", default=None, help="output compression (TIFF: zlib; HDF5: gzip, lzf, none)")
+    add_input_args(p)
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    progress = Progress(quiet=args.quiet)
+    table = None
+    n_phases = None
+    if isinstance(args.phases, int):
+        n_phases = args.phases
+    elif args.phases is not None:
+        table = phase_table(args.phases)
+    thresholds = _numbers(args.thresholds) if args.thresholds else None
+    label_values = _numbers(args.labels, int) if args.labels else None
+    if n_phases is None and table is None and thresholds is None:
+        raise ValueError("give --phases N (or a phase table) or --thresholds")
+    loaded = load_stack(args.volume, reduce="mean", voxel_size_um=args.voxel_size,
+                        progress=announce_input(args, progress), **stack_options(args))
+    image = loaded.array
+    progress.line(f"segmenting {' x '.join(map(str, image.shape))} voxels"
+                  + (f" after {args.denoise} denoising" if args.denoise else ""), force=True)
+    result = segment(image, n_phases, thresholds=thresholds, denoise_method=args.denoise,
+                     denoise_size=args.denoise_size, min_island_voxels=args.min_island,
+                     connectivity=args.connectivity, label_values=label_values, phases=table)
+    names = result.phase_names or tuple(f"class {k}" for k in range(result.n_phases))
+    print(f"method       {result.method}" + (f" after {result.denoise} denoising" if result.denoise else ""))
+    print("thresholds   " + ", ".join(fmt(t, ".6g") for t in result.thresholds) + " (class k+1: value > t_k)")
+    print("histogram of the thresholded image")
+    print("\n".join(text_histogram(result.histogram, marks=result.thresholds)))
+    if result.min_island_voxels > 1:
+        print(f"islands      {result.islands_removed} regions below {result.min_island_voxels} voxels removed, "
+              f"{result.voxels_reassigned} voxels reassigned")
+    print(f"  {'label':>6}  {'phase':<16} fraction")
+    for v, name, f in zip(result.label_values, names, result.fractions):
+        print(f"  {v:>6}  {name:<16} {f:.4f}")
+    step = (f"segmented: {result.method} thresholds {list(result.thresholds)}"
+            + (f", {result.denoise} denoise size {args.denoise_size}" if result.denoise else "")
+            + (f", islands < {result.min_island_voxels} voxels removed" if result.min_island_voxels > 1 else "")
+            + f", labels {list(result.label_values)}")
+    write_array(args.out, result.labels, loaded.voxel_size_um, table, loaded.provenance + (step,),
+                compression=args.compression)
+    print(f"wrote {args.out}")
+    if args.report:
+        write_json(args.report, {"input": str(args.volume), "output": str(args.out), "shape": list(image.shape),
+                                 "voxel_size_um": loaded.voxel_size_um, **result.to_dict()})
+    return 0
