@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "conductivity")
+COMMANDS = ("demo", "conductivity", "info", "segment", "convert", "randomwalk", "run", "sweep", "analyze", "bruggeman", "generate")
 
 
 class CommandError(Exception):
@@ -43,6 +43,11 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `| head`): not an error of ours
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except CommandError as exc:
         print(f"microsim {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
