@@ -17,7 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/microsim demo
 
-test: $(STAMP)
+# the tests of the distributed solver run under mpiexec: `make test` adds the mpi extra
+$(VENV)/.installed-mpi: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,mpi]"
+	touch $@
+
+test: $(VENV)/.installed-mpi
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
