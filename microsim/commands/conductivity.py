@@ -1,49 +1,94 @@
 """``microsim conductivity``: effective conductivity and tortuosity factor of a volume."""
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 
-from ..conductivity import conductivity
-from ..io import read_volume
+from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memory_bytes, conductivity
 from ..jsonio import write_json
 from ..progress import Progress
-from ._common import add_quiet, add_threads, apply_threads, results_table, voxel_size_arg
+from ._common import add_input_args, add_quiet, add_threads, apply_threads, read_input, results_table, voxel_size_arg
 
 
 def register(sub) -> None:
     p = sub.add_parser("conductivity", help="effective conductivity and tortuosity factor of a labelled volume",
                        description="Solve steady conduction through a labelled volume and report sigma_eff, "
                                    "tau and the MacMullin number per carrier and direction.")
-    p.add_argument("volume", help="labelled volume (.tif, .tiff, .npy)")
+    p.add_argument("volume", help="labelled volume: TIFF, folder or glob of TIFF slices, HDF5, .npy or raw file")
     p.add_argument("--phases", required=True, help="phase table (TOML) mapping labels to conductivities")
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
-                   help="voxel size in um: 'd' or 'dz,dy,dx' (default 1)")
+                   help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--direction", default="all", help="x, y, z, all, or a comma list (default all)")
     p.add_argument("--carrier", default="ionic", choices=("ionic", "electronic", "both"))
     p.add_argument("--periodic-sides", action="store_true", help="periodic instead of no-flux side faces")
-    p.add_argument("--rtol", type=float, default=1e-5, help="relative residual to reach (default 1e-5)")
-    p.add_argument("--current-tol", type=float, default=1e-4,
-                   help="relative inlet/outlet current mismatch to reach (default 1e-4)")
+    p.add_argument("--solver", default=DEFAULT_SOLVER, choices=SOLVERS,
+                   help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
+                        "jacobi: Jacobi-preconditioned, the reference")
+    p.add_argument("--tol", type=float, default=None,
+                   help=f"bound on the estimated relative error of sigma_eff and tau (default {DEFAULT_TOL:g} "
+                        "unless --rtol or --current-tol is given)")
+    p.add_argument("--rtol", type=float, default=None, help="relative residual to reach (default: not used)")
+    p.add_argument("--current-tol", type=float, default=None,
+                   help="relative inlet/outlet current mismatch to reach (default: not used)")
     p.add_argument("--max-iter", type=int, default=20000)
+    p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
+                   help="refuse volumes whose solve needs more memory than this, e.g. 16G or 800M "
+                        "(default: the memory available now; 'none' = no check)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--distributed", action="store_true",
+                   help="solve on the ranks of an MPI run, one slab of z planes each: mpiexec -n N microsim "
+                        "conductivity ... (implied when mpiexec starts several ranks; needs microsim[mpi])")
+    p.add_argument("--fields", default=None, metavar="FILE.h5",
+                   help="with --distributed: write potential and current density to this HDF5 file")
+    add_input_args(p)
     add_threads(p)
     add_quiet(p)
     p.set_defaults(func=run)
 
 
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
+          "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
+
+
+def memory_arg(text: str):
+    """Parse '16G', '800M', '1.5GiB' or a number of bytes (binary units); 'none' disables the check (0)."""
+    if text.strip().lower() == "none":
+        return 0
+    m = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size; give e.g. 16G, 800M or 'none'")
+    value = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the memory limit must be positive (or 'none')")
+    return value
+
+
 def run(args) -> int:
+    from ..mpi.world import launched_ranks
+    if args.distributed or launched_ranks() > 1:
+        from ..mpi.command import run_distributed
+        if args.tol is not None or args.solver != DEFAULT_SOLVER:
+            raise ValueError("the distributed solver is Jacobi-preconditioned with --rtol/--current-tol; "
+                             "drop --tol and --solver with --distributed")
+        if args.rtol is None and args.current_tol is None:
+            args.rtol, args.current_tol = 1e-5, 1e-4  # its own defaults
+        return run_distributed(args)
+    if args.fields:
+        raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")
     apply_threads(args)
-    volume = read_volume(args.volume, args.phases, args.voxel_size)
+    volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)
-    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides,
+    limit = available_memory_bytes() if args.max_memory is None else args.max_memory
+    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides, tol=args.tol,
                           rtol=args.rtol, current_tol=args.current_tol, max_iter=args.max_iter,
-                          progress=progress.solver)
+                          progress=progress.solver, solver=args.solver, max_memory_bytes=limit or None)
     print(results_table(result))
     if args.out:
         write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(), **result.to_dict()})
     if not result.converged:
-        print("microsim conductivity: error: a solve did not converge; raise --max-iter or loosen --rtol",
+        print("microsim conductivity: error: a solve did not converge; raise --max-iter or loosen --tol/--rtol",
               file=sys.stderr)
         return 3
     return 0

@@ -1,0 +1,90 @@
+"""Electrochemically active material on hand-built volumes with known answers."""
+import numpy as np
+import pytest
+
+from microsim import Volume
+from microsim.analysis import active_material, parse_face
+
+SE, AM, CBD, PORE = 0, 1, 2, 3
+TABLE = {"SE": {"label": SE, "material": "Li6PS5Cl"}, "NMC": {"label": AM, "material": "NMC811"},
+         "CBD": {"label": CBD, "material": "carbon_black"}, "pore": {"label": PORE, "material": "pore"}}
+
+
+def _volume(lab, vs=1.0):
+    return Volume(lab, TABLE, voxel_size_um=vs)
+
+
+def test_particle_with_electrolyte_but_no_electron_path_is_inactive():
+    lab = np.full((8, 6, 6), SE, np.uint8)
+    lab[3:5, 2:4, 2:4] = AM            # floating in electrolyte, far from the z = end face
+    r = active_material(_volume(lab))
+    assert r.n_particles == 1 and r.n_active_particles == 0
+    assert r.fraction_ion_connected == 1.0
+    assert r.fraction_electron_connected == 0.0
+    assert r.fraction_active == 0.0 and r.fraction_inactive == 1.0
+    assert r.fraction_interface_active == 0.0
+    assert r.fraction_interface_ion == 1.0
+
+
+def test_particle_with_both_paths_is_active_and_a_carbon_bridge_counts():
+    lab = np.full((8, 6, 6), SE, np.uint8)
+    lab[3:5, 2:4, 2:4] = AM            # particle
+    lab[5:, 2, 2] = CBD                # carbon strand from the particle to the z = end face
+    r = active_material(_volume(lab))
+    assert r.electronic_phases == ("NMC", "CBD")
+    assert r.n_active_particles == 1 and r.fraction_active == 1.0
+    # every AM/SE face is active: the particle conducts and all electrolyte reaches z = 0
+    assert r.fraction_interface_active == 1.0
+    # without the carbon in the electronic network the particle is cut off
+    r2 = active_material(_volume(lab), electronic="NMC")
+    assert r2.fraction_active == 0.0
+
+
+def test_particle_without_ionic_path_is_inactive():
+    # the particle sits in an electrolyte pocket sealed by pores from the separator face
+    lab = np.full((10, 7, 7), PORE, np.uint8)
+    lab[2:8, 1:6, 1:6] = SE            # electrolyte pocket, not touching z = 0
+    lab[4:10, 3, 3] = AM               # particle column reaching the collector at z = end
+    r = active_material(_volume(lab))
+    assert r.fraction_electron_connected == 1.0
+    assert r.fraction_ion_connected == 0.0 and r.fraction_active == 0.0
+    lab[0:2, 3, 3] = SE                # open a channel to the separator
+    assert active_material(_volume(lab)).fraction_active == 1.0
+
+
+def test_volume_and_interface_shares_count_particles_and_faces():
+    lab = np.full((6, 5, 9), SE, np.uint8)
+    lab[:, 0, 0] = AM                  # active: column from z = 0 to z = end (6 voxels)
+    lab[2, 2, 4] = AM                  # inactive: single floating voxel
+    lab[1:3, 4, 7:9] = AM              # inactive: 2x1x2 block (4 voxels)
+    r = active_material(_volume(lab, (2.0, 1.0, 1.0)))
+    assert (r.n_particles, r.n_active_particles) == (3, 1)
+    assert r.fraction_active == pytest.approx(6 / 11)
+    assert r.active_volume_fraction == pytest.approx(11 / lab.size)
+    # faces with electrolyte; voxels of 2 x 1 x 1 um: z faces 1 um2, y and x faces 2 um2
+    column = 6 * 2.0 + 6 * 2.0                 # its +y and +x sides (the others are box faces)
+    single = 2 * 1.0 + 2 * 2.0 + 2 * 2.0
+    block = 4 * 1.0 + 4 * 2.0 + 2 * 2.0        # z: 2 below + 2 above; -y side: 4; -x side: 2
+    assert r.interface_area_um2 == pytest.approx(column + single + block)
+    assert r.fraction_interface_active == pytest.approx(column / (column + single + block))
+
+
+def test_faces_are_chosen_by_the_user():
+    lab = np.full((5, 5, 8), SE, np.uint8)
+    lab[2, 2, 5:] = AM                 # reaches x = end, not z = end
+    v = _volume(lab)
+    assert active_material(v).fraction_active == 0.0
+    r = active_material(v, separator_face="x=0", collector_face="x=end")
+    assert r.fraction_active == 1.0 and r.collector_face == "x=end"
+
+
+def test_face_parsing_and_role_errors():
+    assert parse_face("y=end") == ("y", -1)
+    with pytest.raises(ValueError, match="AXIS=0 or AXIS=end"):
+        parse_face("top")
+    lab = np.zeros((3, 3, 3), np.uint8)
+    v = Volume(lab, {"A": {"label": 0}})
+    with pytest.raises(ValueError, match="no active phase"):
+        active_material(v)
+    with pytest.raises(ValueError, match="both active material and electrolyte"):
+        active_material(_volume(lab), active="SE", electrolyte="SE")
