@@ -96,6 +96,15 @@ def apply_operator(lab, g, v, out, sign, partial):
         partial[k] = acc
 
 
+@njit(inline="always", cache=True)
+def _diag(lab, g, k, j, i):
+    """Sum of the six face conductances of cell (k, j, i): the diagonal of A there."""
+    c = lab[k, j, i]
+    return (g[0, c, lab[k - 1, j, i]] + g[0, c, lab[k + 1, j, i]]
+            + g[1, c, lab[k, j - 1, i]] + g[1, c, lab[k, j + 1, i]]
+            + g[2, c, lab[k, j, i - 1]] + g[2, c, lab[k, j, i + 1]])
+
+
 @njit(parallel=True, cache=True)
 def diagonal(lab, g, out):
     """Diagonal of A (sum of the six face conductances) on interior cells."""
@@ -103,10 +112,7 @@ def diagonal(lab, g, out):
     for k in prange(1, nz - 1):
         for j in range(1, ny - 1):
             for i in range(1, nx - 1):
-                c = lab[k, j, i]
-                out[k, j, i] = (g[0, c, lab[k - 1, j, i]] + g[0, c, lab[k + 1, j, i]]
-                                + g[1, c, lab[k, j - 1, i]] + g[1, c, lab[k, j + 1, i]]
-                                + g[2, c, lab[k, j, i - 1]] + g[2, c, lab[k, j, i + 1]])
+                out[k, j, i] = _diag(lab, g, k, j, i)
 
 
 @njit(parallel=True, cache=True)
@@ -121,10 +127,7 @@ def jacobi_precondition(lab, g, r, z, partial):
         acc = 0.0
         for j in range(1, ny - 1):
             for i in range(1, nx - 1):
-                c = lab[k, j, i]
-                d = (g[0, c, lab[k - 1, j, i]] + g[0, c, lab[k + 1, j, i]]
-                     + g[1, c, lab[k, j - 1, i]] + g[1, c, lab[k, j + 1, i]]
-                     + g[2, c, lab[k, j, i - 1]] + g[2, c, lab[k, j, i + 1]])
+                d = _diag(lab, g, k, j, i)
                 if d > 0.0:
                     rv = np.float64(r[k, j, i])
                     zv = rv / d

@@ -62,6 +62,7 @@ FIRST, RELAX, POSTFIRST = 0, 1, 2
 #: float32 faces (-1: uint8 codes), coarsening factors from the finer level, colour bits
 N0, N1, N2, OFF_E, OFF_F, C0, C1, C2, ODD = range(9)
 LEVEL_COLUMNS = 9
+ONE = np.uint64(1)
 
 
 # ---------------------------------------------------------------------------
@@ -334,6 +335,7 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
     i0, i1 = _span(4, fb, odd, n2)
     c0, c1, c2 = cf[0], cf[1], cf[2]
     w0, w1, w2 = w[0], w[1], w[2]
+    g0, g1, g2 = g[0], g[1], g[2]
     for k in prange(1, n0 + 1):
         arz = 0.0
         arr = 0.0
@@ -344,36 +346,45 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
         if k0 <= k <= k1:
             uk, ukm, ukp = _up(k, n0, c0), _up(k - 1, n0, c0), _up(k + 1, n0, c0)
             for j in range(j0, j1 + 1):
+                # Row views indexed by unsigned integers: no negative-index handling in the
+                # inner loop, which otherwise costs as much as the arithmetic.
+                lr, lzm, lzp, lym, lyp = lab[k, j], lab[k - 1, j], lab[k + 1, j], lab[k, j - 1], lab[k, j + 1]
+                xr, xzm, xzp, xym, xyp = x[k, j], x[k - 1, j], x[k + 1, j], x[k, j - 1], x[k, j + 1]
+                zr, zzm, zzp, zym, zyp = z[k, j], z[k - 1, j], z[k + 1, j], z[k, j - 1], z[k, j + 1]
                 uj, ujm, ujp = _up(j, n1, c1), _up(j - 1, n1, c1), _up(j + 1, n1, c1)
-                for i in range(i0 + ((i0 + k + j + par) & 1), i1 + 1, 2):
-                    c = lab[k, j, i]
-                    a0 = g[0, c, lab[k - 1, j, i]] * w0
-                    a1 = g[0, c, lab[k + 1, j, i]] * w0
-                    a2 = g[1, c, lab[k, j - 1, i]] * w1
-                    a3 = g[1, c, lab[k, j + 1, i]] * w1
-                    a4 = g[2, c, lab[k, j, i - 1]] * w2
-                    a5 = g[2, c, lab[k, j, i + 1]] * w2
+                ezm, ezp, eym, eyp, er = ec[ukm, uj], ec[ukp, uj], ec[uk, ujm], ec[uk, ujp], ec[uk, uj]
+                for ii in range(i0 + ((i0 + k + j + par) & 1), i1 + 1, 2):
+                    i = np.uint64(ii)
+                    im = i - ONE
+                    ip = i + ONE
+                    c = lr[i]
+                    a0 = g0[c, lzm[i]] * w0
+                    a1 = g0[c, lzp[i]] * w0
+                    a2 = g1[c, lym[i]] * w1
+                    a3 = g1[c, lyp[i]] * w1
+                    a4 = g2[c, lr[im]] * w2
+                    a5 = g2[c, lr[ip]] * w2
                     d = a0 + a1 + a2 + a3 + a4 + a5
                     if d > 0.0:
-                        xc = x[k, j, i]
-                        r = (a0 * (x[k - 1, j, i] - xc) + a1 * (x[k + 1, j, i] - xc)
-                             + a2 * (x[k, j - 1, i] - xc) + a3 * (x[k, j + 1, i] - xc)
-                             + a4 * (x[k, j, i - 1] - xc) + a5 * (x[k, j, i + 1] - xc))
+                        xc = xr[i]
+                        r = (a0 * (xzm[i] - xc) + a1 * (xzp[i] - xc) + a2 * (xym[i] - xc) + a3 * (xyp[i] - xc)
+                             + a4 * (xr[im] - xc) + a5 * (xr[ip] - xc))
                         s = r
                         if mode == RELAX:
-                            s += (a0 * z[k - 1, j, i] + a1 * z[k + 1, j, i] + a2 * z[k, j - 1, i]
-                                  + a3 * z[k, j + 1, i] + a4 * z[k, j, i - 1] + a5 * z[k, j, i + 1])
+                            s += (a0 * zzm[i] + a1 * zzp[i] + a2 * zym[i] + a3 * zyp[i]
+                                  + a4 * zr[im] + a5 * zr[ip])
                         elif mode == POSTFIRST:
-                            ui, uim, uip = _up(i, n2, c2), _up(i - 1, n2, c2), _up(i + 1, n2, c2)
-                            s += (a0 * (z[k - 1, j, i] + ec[ukm, uj, ui]) + a1 * (z[k + 1, j, i] + ec[ukp, uj, ui])
-                                  + a2 * (z[k, j - 1, i] + ec[uk, ujm, ui]) + a3 * (z[k, j + 1, i] + ec[uk, ujp, ui])
-                                  + a4 * (z[k, j, i - 1] + ec[uk, uj, uim]) + a5 * (z[k, j, i + 1] + ec[uk, uj, uip]))
+                            ui = np.uint64(_up(ii, n2, c2))
+                            uim = np.uint64(_up(ii - 1, n2, c2))
+                            uip = np.uint64(_up(ii + 1, n2, c2))
+                            s += (a0 * (zzm[i] + ezm[ui]) + a1 * (zzp[i] + ezp[ui]) + a2 * (zym[i] + eym[ui])
+                                  + a3 * (zyp[i] + eyp[ui]) + a4 * (zr[im] + er[uim]) + a5 * (zr[ip] + er[uip]))
                         zc = np.float32(s / d)
-                        z[k, j, i] = zc
+                        zr[i] = zc
                         arz += r * zc
                         arr += r * r
                     else:
-                        z[k, j, i] = 0.0
+                        zr[i] = 0.0
         part_rz[k] = arz
         part_rr[k] = arr
 
@@ -438,29 +449,33 @@ def restrict_fine(lab, g, w, x, z, rc, cf, last, odd):
     n2 = lab.shape[2] - 2
     m0 = rc.shape[0] - 2
     w0, w1, w2 = w[0], w[1], w[2]
+    g0, g1, g2 = g[0], g[1], g[2]
     c1, c2 = cf[1], cf[2]
+    # with two colours the cells to visit are those of parity 0
+    step = 2 if odd == 0 else 1
     for kc in prange(1, m0 + 1):
         for jc in range(rc.shape[1]):
             for ic in range(rc.shape[2]):
                 rc[kc, jc, ic] = 0.0
         for k in range(_lo(cf[0], kc), _hi(cf[0], kc, n0) + 1):
             for j in range(1, n1 + 1):
-                jc = (j - 1) // c1 + 1
-                # with two colours the cells to visit are those of parity 0
-                step = 2 if odd == 0 else 1
+                out = rc[kc, (j - 1) // c1 + 1]
+                lr, lzm, lzp, lym, lyp = lab[k, j], lab[k - 1, j], lab[k + 1, j], lab[k, j - 1], lab[k, j + 1]
+                xr, xzm, xzp, xym, xyp = x[k, j], x[k - 1, j], x[k + 1, j], x[k, j - 1], x[k, j + 1]
+                zr, zzm, zzp, zym, zyp = z[k, j], z[k - 1, j], z[k + 1, j], z[k, j - 1], z[k, j + 1]
                 start = 1 if odd != 0 else 1 + ((1 + k + j) & 1)
-                for i in range(start, n2 + 1, step):
-                    if odd != 0 and _colour(k, j, i, n0, n1, n2, odd) == last:
+                for ii in range(start, n2 + 1, step):
+                    if odd != 0 and _colour(k, j, ii, n0, n1, n2, odd) == last:
                         continue
-                    c = lab[k, j, i]
-                    vc = x[k, j, i] + z[k, j, i]
-                    res = (g[0, c, lab[k - 1, j, i]] * w0 * (x[k - 1, j, i] + z[k - 1, j, i] - vc)
-                           + g[0, c, lab[k + 1, j, i]] * w0 * (x[k + 1, j, i] + z[k + 1, j, i] - vc)
-                           + g[1, c, lab[k, j - 1, i]] * w1 * (x[k, j - 1, i] + z[k, j - 1, i] - vc)
-                           + g[1, c, lab[k, j + 1, i]] * w1 * (x[k, j + 1, i] + z[k, j + 1, i] - vc)
-                           + g[2, c, lab[k, j, i - 1]] * w2 * (x[k, j, i - 1] + z[k, j, i - 1] - vc)
-                           + g[2, c, lab[k, j, i + 1]] * w2 * (x[k, j, i + 1] + z[k, j, i + 1] - vc))
-                    rc[kc, jc, (i - 1) // c2 + 1] += res
+                    i = np.uint64(ii)
+                    im = i - ONE
+                    ip = i + ONE
+                    c = lr[i]
+                    vc = xr[i] + zr[i]
+                    res = (g0[c, lzm[i]] * w0 * (xzm[i] + zzm[i] - vc) + g0[c, lzp[i]] * w0 * (xzp[i] + zzp[i] - vc)
+                           + g1[c, lym[i]] * w1 * (xym[i] + zym[i] - vc) + g1[c, lyp[i]] * w1 * (xyp[i] + zyp[i] - vc)
+                           + g2[c, lr[im]] * w2 * (xr[im] + zr[im] - vc) + g2[c, lr[ip]] * w2 * (xr[ip] + zr[ip] - vc))
+                    out[np.uint64((ii - 1) // c2 + 1)] += res
 
 
 @njit(parallel=True, cache=True)

@@ -124,37 +124,38 @@ def _contact_value(lam, r, qa, qb, m, x):
 
 
 @njit(cache=True)
-def contact_function(r, qa, qb):
+def contact_function(r, qa, qb, normal):
     """Perram-Wertheim contact function: max over l in [0, 1] of l (1-l) r^T C(l)^-1 r.
 
     ``C(l) = (1-l) qa + l qb`` with ``qa, qb`` the shape matrices of the two
     ellipsoids and ``r`` the vector between their centres. The result is < 1 if
     they overlap and 1 if they touch; scaling both ellipsoids by s divides it by
     s^2. It is concave in l, so a golden-section search finds the maximum.
+    ``normal`` (3,) receives C(l*)^-1 r, the direction in which moving one
+    centre increases the function fastest (the contact normal).
     """
     m = np.empty((3, 3))
-    x = np.empty(3)
     g = 0.6180339887498949
     lo = 0.0
     hi = 1.0
     l1 = hi - g * (hi - lo)
     l2 = lo + g * (hi - lo)
-    f1 = _contact_value(l1, r, qa, qb, m, x)
-    f2 = _contact_value(l2, r, qa, qb, m, x)
+    f1 = _contact_value(l1, r, qa, qb, m, normal)
+    f2 = _contact_value(l2, r, qa, qb, m, normal)
     while hi - lo > 1e-6:
         if f1 > f2:
             hi = l2
             l2 = l1
             f2 = f1
             l1 = hi - g * (hi - lo)
-            f1 = _contact_value(l1, r, qa, qb, m, x)
+            f1 = _contact_value(l1, r, qa, qb, m, normal)
         else:
             lo = l1
             l1 = l2
             f1 = f2
             l2 = lo + g * (hi - lo)
-            f2 = _contact_value(l2, r, qa, qb, m, x)
-    return max(f1, f2)
+            f2 = _contact_value(l2, r, qa, qb, m, normal)
+    return _contact_value(0.5 * (lo + hi), r, qa, qb, m, normal)
 
 
 @njit(parallel=True, cache=True)
@@ -191,8 +192,10 @@ def overlap_sweep(pos, req, rb, shape_q, spheres, level, rmax_level, ncell, cs, 
     n_levels = rmax_level.shape[0]
     pz, py, px = periodic[0], periodic[1], periodic[2]
     bz, by, bx = box[0], box[1], box[2]
+    hz, hy, hx = 0.5 * bz, 0.5 * by, 0.5 * bx
     for i in prange(n):
         rvec = np.empty(3)
+        normal = np.empty(3)
         sz = 0.0
         sy = 0.0
         sx = 0.0
@@ -236,16 +239,25 @@ def overlap_sweep(pos, req, rb, shape_q, spheres, level, rmax_level, ncell, cs, 
                             j = items[p]
                             if j == i:
                                 continue
-                            # Minimum image: boxes are at least twice the interaction range.
                             vz = zi - pos[j, 0]
                             vy = yi - pos[j, 1]
                             vx = xi - pos[j, 2]
+                            # Centres lie in [0, box), so one shift gives the nearest image.
                             if pz:
-                                vz -= bz * math.floor(vz / bz + 0.5)
+                                if vz > hz:
+                                    vz -= bz
+                                elif vz < -hz:
+                                    vz += bz
                             if py:
-                                vy -= by * math.floor(vy / by + 0.5)
+                                if vy > hy:
+                                    vy -= by
+                                elif vy < -hy:
+                                    vy += by
                             if px:
-                                vx -= bx * math.floor(vx / bx + 0.5)
+                                if vx > hx:
+                                    vx -= bx
+                                elif vx < -hx:
+                                    vx += bx
                             d2 = vz * vz + vy * vy + vx * vx
                             cut = scale * (rb[i] + rb[j])
                             if d2 >= cut * cut:
@@ -258,14 +270,22 @@ def overlap_sweep(pos, req, rb, shape_q, spheres, level, rmax_level, ncell, cs, 
                                 rvec[0] = vz
                                 rvec[1] = vy
                                 rvec[2] = vx
-                                mu = math.sqrt(contact_function(rvec, shape_q[i], shape_q[j])) / scale
+                                mu = math.sqrt(contact_function(rvec, shape_q[i], shape_q[j], normal)) / scale
                             if mu >= 1.0:
                                 continue
                             if d > 0.0 and mu > 0.0:
                                 h = d * (1.0 / mu - 1.0)
-                                vz /= d
-                                vy /= d
-                                vx /= d
+                                if spheres:
+                                    vz /= d
+                                    vy /= d
+                                    vx /= d
+                                else:
+                                    # Push along the contact normal: along the line of centres two
+                                    # elongated particles can balance against a wall while still overlapping.
+                                    nn = math.sqrt(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2)
+                                    vz = normal[0] / nn
+                                    vy = normal[1] / nn
+                                    vx = normal[2] / nn
                             else:
                                 # Coincident centres: separate along z, in index order.
                                 h = scale * (ri + rj)

@@ -39,7 +39,7 @@ RECIPES = {
     # walled box, flattened spheroids lying in the x-y plane, CBD agglomerates, dense
     "walled_spheroids_agglomerates": _recipe(
         boundary="walled",
-        active={"material": "LCO", "fraction": 0.55, "size": {"d50_um": 5.0, "gsd": 1.2},
+        active={"material": "LCO", "fraction": 0.5, "size": {"d50_um": 4.0, "gsd": 1.2},
                 "shape": {"kind": "spheroid", "aspect_ratio": 0.6, "orientation": "z", "tilt_deg": 10}},
         electrolyte={"material": "Li3PS4-LiI"},
         cbd={"fraction": 0.05, "placement": "agglomerates", "size": {"d50_um": 1.5, "gsd": 1.3}}),
@@ -146,24 +146,28 @@ def test_sampler_matches_number_and_volume_medians():
     assert d.min() >= lo and d.max() <= hi
 
 
-def _wrap_agreement(labels, axis):
-    """Share of equal labels across the periodic face, and between neighbouring interior planes."""
+def _agreement(labels, axis):
+    """Share of equal labels across the periodic face, between neighbouring planes, and between far planes."""
     a = np.moveaxis(labels, axis, 0)
     wrap = np.mean(a[-1] == a[0])
-    inner = np.mean(a[1:] == a[:-1])
-    return wrap, inner
+    inner = np.mean(a[1:] == a[:-1], axis=(1, 2))  # one value per neighbouring pair
+    far = np.mean(a[: a.shape[0] // 2] == a[a.shape[0] // 2:])
+    return wrap, inner, far
 
 
 def test_periodic_volume_tiles_without_seams(generated):
     periodic = generated["matrix_voids_bridges"].volume.labels
     walled = generated["walled_spheroids_agglomerates"].volume.labels
     for axis in range(3):
-        wrap, inner = _wrap_agreement(periodic, axis)
-        # Across the wrap the labels continue like between any two neighbouring planes...
-        assert abs(wrap - inner) < 0.03, (axis, wrap, inner)
-        # ...while a walled volume has unrelated opposite faces (the control).
-        wrap_w, inner_w = _wrap_agreement(walled, axis)
-        assert wrap_w < inner_w - 0.15, (axis, wrap_w, inner_w)
+        wrap, inner, far = _agreement(periodic, axis)
+        # Across the wrap the labels continue like between any two neighbouring planes
+        # (one plane pair scatters by a few per cent)...
+        assert abs(wrap - inner.mean()) < 4 * inner.std() + 0.005, (axis, wrap, inner.mean(), inner.std())
+        # ...and the measure would see a seam: unrelated planes agree far less.
+        assert far < inner.mean() - 0.15, (axis, far, inner.mean())
+        # A walled volume (the control) does not continue across its faces.
+        wrap_w, inner_w, _ = _agreement(walled, axis)
+        assert wrap_w < inner_w.mean() - 0.05, (axis, wrap_w, inner_w.mean())
     # Particles cut by a face of the periodic box continue on the opposite face.
     act = generated["matrix_voids_bridges"].particles.select(ACTIVE)
     box = np.asarray(act.box_um)
@@ -219,19 +223,19 @@ def test_recipe_errors_name_the_problem():
         _recipe(porosity={"fraction": 0.1})
     with pytest.raises(microsim.PackingError, match="stalled"):
         generate(_recipe(active={"material": "NMC811", "fraction": 0.72, "size": {"d50_um": 5.0}},
-                         packing={"max_sweeps": 300}))
+                         packing={"max_sweeps": 100}))
 
 
 def test_cli_generate_writes_volume_particles_preview(tmp_path, capsys):
     out = tmp_path / "cathode.tif"
-    rc = main(["generate", "lco_li3ps4_lii_porous", "--out", str(out), "--shape", "40", "--voxel-size", "0.5",
+    rc = main(["generate", "lco_li3ps4_lii_porous", "--out", str(out), "--shape", "52", "--voxel-size", "0.4",
                "--seed", "2", "--preview", str(tmp_path / "p.png"), "--report", str(tmp_path / "r.json"),
                "--quiet"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "achieved" in text and "electrolyte" in text
     v = microsim.read_volume(out)
-    assert v.shape == (40, 40, 40) and v.voxel_size_um == pytest.approx((0.5, 0.5, 0.5))
+    assert v.shape == (52, 52, 52) and v.voxel_size_um == pytest.approx((0.4, 0.4, 0.4))
     assert set(v.phases.names) >= {"pore", "electrolyte", "active"}
     rows = (tmp_path / "cathode.particles.csv").read_text().splitlines()
     assert rows[1].startswith("label,phase,z_um") and len(rows) > 20

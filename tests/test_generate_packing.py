@@ -54,7 +54,7 @@ def test_contact_function_matches_spheres_and_affine_map():
     for _ in range(20):
         ri, rj = rng.uniform(0.5, 2.0, 2)
         v = rng.normal(size=3) * 2.0
-        f = kp.contact_function(v, np.eye(3) * ri**2, np.eye(3) * rj**2)
+        f = kp.contact_function(v, np.eye(3) * ri**2, np.eye(3) * rj**2, np.empty(3))
         assert f == pytest.approx(np.dot(v, v) / (ri + rj) ** 2, rel=1e-6)
     # Two spheroids with the same aspect ratio and axis map to spheres when z is divided by the ratio.
     ar = 0.5
@@ -64,7 +64,7 @@ def test_contact_function_matches_spheres_and_affine_map():
         qi = np.diag([(ar * ai) ** 2, ai**2, ai**2])
         qj = np.diag([(ar * aj) ** 2, aj**2, aj**2])
         w = v / np.array([ar, 1.0, 1.0])
-        assert kp.contact_function(v, qi, qj) == pytest.approx(np.dot(w, w) / (ai + aj) ** 2, rel=1e-6)
+        assert kp.contact_function(v, qi, qj, np.empty(3)) == pytest.approx(np.dot(w, w) / (ai + aj) ** 2, rel=1e-6)
 
 
 @pytest.mark.parametrize("orientation", ["z", "random"])
