@@ -38,18 +38,19 @@ from numba import njit, prange
 
 
 @njit(cache=True)
-def cell_grid(box, rmax_level, count_level, scale):
+def cell_grid(box, cell_level, count_level, scale):
     """Cells per axis and cell edge of each level's grid.
 
-    The cell edge is at least one particle diameter of the level; the number of
-    cells is capped near twice the level's particle count so that sparse levels
-    do not allocate huge empty grids.
+    ``cell_level`` is the wanted cell edge of each level at full particle size
+    (any edge is correct: the search covers every cell within reach). The number
+    of cells is capped near twice the level's particle count so that sparse
+    levels do not allocate huge empty grids.
     """
-    n_levels = rmax_level.shape[0]
+    n_levels = cell_level.shape[0]
     ncell = np.ones((n_levels, 3), dtype=np.int64)
     cs = np.empty((n_levels, 3))
     for b in range(n_levels):
-        size = max(2.0 * scale * rmax_level[b], 1e-12)
+        size = max(scale * cell_level[b], 1e-12)
         total = 1.0
         for a in range(3):
             ncell[b, a] = max(1, min(1024, int(box[a] / size)))
@@ -347,8 +348,8 @@ GROWTH_MAX = 0.02
 
 
 @njit(cache=True)
-def pack(pos, vel, req, rb, shape_q, spheres, level, rmax_level, count_level, box_final, periodic, state,
-         tol, compact_axis, max_sweeps):
+def pack(pos, vel, req, rb, shape_q, spheres, level, rmax_level, cell_level, count_level, box_final, periodic,
+         state, tol, compact_axis, max_sweeps):
     """Run up to ``max_sweeps`` sweeps of the packing; returns 1 when finished, else 0.
 
     Each sweep computes the overlap-removing displacements (:func:`overlap_sweep`)
@@ -380,7 +381,7 @@ def pack(pos, vel, req, rb, shape_q, spheres, level, rmax_level, count_level, bo
     done = 0
     positive = 0
     for _ in range(max_sweeps):
-        ncell, cs = cell_grid(box, rmax_level, count_level, scale)
+        ncell, cs = cell_grid(box, cell_level, count_level, scale)
         base, start, items = build_cells(pos, level, ncell, cs)
         overlap_sweep(pos, req, rb, shape_q, spheres, level, rmax_level, ncell, cs, base, start, items,
                       box, periodic, scale, disp, eps)

@@ -22,6 +22,9 @@ from kernels import packing as kp
 START_FRACTION = 0.55
 #: sweeps per call of the compiled packing loop (between two progress reports)
 CHUNK_SWEEPS = 200
+#: size ratio between neighbouring size classes of the cell lists, and cell edge over typical pair reach
+LEVEL_FACTOR = 2.0
+CELL_FACTOR = 1.0
 
 
 class PackingError(ValueError):
@@ -63,15 +66,23 @@ class Packing:
                 "sweeps": self.sweeps, "time_s": self.time_s}
 
 
-def _levels(bound: np.ndarray, max_levels: int = 5):
-    # Size classes a factor 3 apart, each with its own cell grid: a small particle then
-    # scans few cells per class, and few classes.
-    level = np.minimum(np.floor(np.log(bound.max() / bound) / math.log(3.0)).astype(np.int64), max_levels - 1)
+def _levels(bound: np.ndarray, factor: float = 2.0, max_levels: int = 6):
+    """Size classes ``factor`` apart, each with its own cell grid.
+
+    Returns the class of each particle and, per class, the largest bounding
+    radius, the wanted cell edge and the particle count. The cell edge is the
+    reach of a typical pair of the class (median plus largest radius) rather
+    than the largest diameter: with a spread of sizes inside a class this
+    halves the pairs examined.
+    """
+    level = np.minimum(np.floor(np.log(bound.max() / bound) / math.log(factor)).astype(np.int64), max_levels - 1)
     used = np.unique(level)
     level = np.searchsorted(used, level).astype(np.int64)
     rmax = np.array([bound[level == b].max() for b in range(used.size)])
+    cell = np.array([CELL_FACTOR * (bound[level == b].max() + np.median(bound[level == b]))
+                     for b in range(used.size)])
     count = np.array([np.count_nonzero(level == b) for b in range(used.size)], dtype=np.float64)
-    return level, rmax, count
+    return level, rmax, cell, count
 
 
 def pack(radii_um, box_um, periodic=True, *, shape_q: np.ndarray | None = None, tolerance: float = 0.01,
@@ -146,7 +157,7 @@ def pack(radii_um, box_um, periodic=True, *, shape_q: np.ndarray | None = None, 
     bound = np.ascontiguousarray(bound[order])
     if not spheres:
         q = np.ascontiguousarray(q[order])
-    level, rmax, count = _levels(bound)
+    level, rmax, cell, count = _levels(bound, LEVEL_FACTOR)
     start_fraction = fraction * np.prod(box) / np.prod(start_box)
     state = np.zeros(10)
     state[0] = min(1.0, (START_FRACTION / start_fraction) ** (1.0 / 3.0))
@@ -157,8 +168,8 @@ def pack(radii_um, box_um, periodic=True, *, shape_q: np.ndarray | None = None, 
     vel = np.zeros((n, 3))
     done = 0
     while not done:
-        done = kp.pack(pos, vel, r, bound, q, spheres, level, rmax, count, box, per, state, float(tolerance),
-                       axis, CHUNK_SWEEPS)
+        done = kp.pack(pos, vel, r, bound, q, spheres, level, rmax, cell, count, box, per, state,
+                       float(tolerance), axis, CHUNK_SWEEPS)
         if progress is not None:
             progress(int(state[6]), float(state[0]), float(state[7]))
         if not done and state[6] >= max_sweeps:
