@@ -127,9 +127,8 @@ def run_case(spec: dict) -> dict:
     from microsim import Volume, conductivity, estimate_memory
     if spec["threads"]:
         numba.set_num_threads(spec["threads"])
-    # compile (or load from the cache) outside the measurement
-    warm = Volume((np.random.default_rng(0).random((10, 11, 12)) < 0.7).astype(np.uint8),
-                  {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": 1.0}})
+    # compile (or load from the cache) and start the thread pools outside the measurement
+    warm = Volume((np.random.default_rng(0).random((32, 32, 32)) < 0.7).astype(np.uint8), phases_for(spec))
     conductivity(warm, "x", solver=spec["solver"])
     base_rss = rss_bytes()
     labels = np.load(spec["path"])

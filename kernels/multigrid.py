@@ -42,10 +42,11 @@ the cell is in the last layer of such an axis a (bit values 1, 2, 4 for z, y, x)
 Level 0 never stores the right-hand side of its correction equation: the
 residual b - A x is evaluated from the potential ``x`` (float64, ghosts holding
 the boundary values) wherever it is needed. That keeps the potential in
-float64 for the price of the float32 residual array it replaces. With two
-colours, the first sweep after a coarse correction adds the interpolated
-correction to the neighbour values it reads instead of interpolating in a
-separate pass (the cells it sweeps are overwritten, the others are read only).
+float64 for the price of the float32 residual array it replaces.
+
+Inner loops index row views with unsigned integers: with signed indices numba
+adds the handling of negative indices to every access, which costs about as
+much as the arithmetic.
 """
 from __future__ import annotations
 
@@ -54,9 +55,8 @@ from numba import njit, prange
 
 from . import fv
 
-#: sweep modes: first sweep of a cycle (start from zero), plain sweep,
-#: first sweep after the coarse correction (interpolate it on the fly)
-FIRST, RELAX, POSTFIRST = 0, 1, 2
+#: sweep modes: first sweep of a cycle (start from zero), plain sweep
+FIRST, RELAX = 0, 1
 
 #: columns of the level table: interior shape, offset into the e/rc buffers, offset of the
 #: float32 faces (-1: uint8 codes), coarsening factors from the finer level, colour bits
@@ -133,10 +133,14 @@ def _valid(colour, odd):
 def _face(f, fc, tab, a, k, j, i):
     """Conductance of the face between coarse cell (k, j, i) and its +a neighbour.
 
-    The level stores either float32 faces ``f`` or uint8 codes ``fc`` into
-    ``tab``; the other array is a stand-in with one element per axis.
+    The level stores either float32 faces ``f`` or codes ``fc`` into ``tab``;
+    the other array is a stand-in with one element per axis. With a (3, 16)
+    table the codes are 4 bits, two faces per byte along the last axis; with a
+    (3, 256) table they are bytes.
     """
     if fc.shape[1] > 1:
+        if tab.shape[1] == 16:
+            return tab[a, (fc[a, k, j, i >> 1] >> ((i & 1) << 2)) & 15]
         return tab[a, fc[a, k, j, i]]
     return np.float64(f[a, k, j, i])
 
@@ -196,31 +200,51 @@ def label_faces(lab, g, w, cf, s, a, out):
 
 
 @njit(cache=True)
-def encode_faces(vals, codes, tab):
-    """Replace float64 face values by uint8 codes into ``tab`` (256,).
-
-    Returns the number of distinct values, or -1 if there are more than 256
-    (then ``codes`` is incomplete and the level must store float32 faces).
-    """
+def face_values(vals, tab):
+    """Collect the distinct values of ``vals`` into ``tab`` (256,); their number, or -1 if more than 256."""
     keys = np.zeros(512)
-    slot_code = np.full(512, -1, dtype=np.int64)
+    used = np.zeros(512, dtype=np.bool_)
     m = 0
-    v3 = vals.reshape(-1)
-    c3 = codes.reshape(-1)
-    for p in range(v3.shape[0]):
-        v = v3[p]
+    flat = vals.reshape(-1)
+    for p in range(flat.shape[0]):
+        v = flat[p]
         h = hash(v) & 511
-        while slot_code[h] >= 0 and keys[h] != v:
+        while used[h] and keys[h] != v:
             h = (h + 1) & 511
-        if slot_code[h] < 0:
+        if not used[h]:
             if m == 256:
                 return -1
+            used[h] = True
             keys[h] = v
-            slot_code[h] = m
             tab[m] = v
             m += 1
-        c3[p] = slot_code[h]
     return m
+
+
+@njit(cache=True)
+def encode_faces(vals, tab, m, codes):
+    """Codes of ``vals`` into the first ``m`` entries of ``tab``: bytes, or 4-bit pairs if
+    ``codes`` has half the last dimension of ``vals`` (rounded up)."""
+    slot = np.full(512, -1, dtype=np.int64)
+    keys = np.zeros(512)
+    for c in range(m):  # the same hash table as face_values, rebuilt from tab
+        h = hash(tab[c]) & 511
+        while slot[h] >= 0:
+            h = (h + 1) & 511
+        slot[h] = c
+        keys[h] = tab[c]
+    packed = codes.shape[2] < vals.shape[2]
+    for k in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            for i in range(vals.shape[2]):
+                v = vals[k, j, i]
+                h = hash(v) & 511
+                while keys[h] != v or slot[h] < 0:
+                    h = (h + 1) & 511
+                if packed:
+                    codes[k, j, i >> 1] |= np.uint8(slot[h] << ((i & 1) << 2))
+                else:
+                    codes[k, j, i] = slot[h]
 
 
 @njit(parallel=True, cache=True)
@@ -315,15 +339,13 @@ def coarsest_matrix(f, fc, tab, n, periodic):
 
 
 @njit(parallel=True, cache=True)
-def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
+def relax_fine(lab, g, w, x, z, colour, odd, mode, part_rz, part_rr):
     """One Gauss-Seidel sweep over the cells of one colour of level 0: A z = r, r = b - A x.
 
     ``w`` (3,) multiplies the conductances per axis (0 for a periodic axis of
-    length 1, whose faces join a cell to itself). Mode POSTFIRST (two colours
-    only, colour 1) reads every neighbour as z plus its parent's value in
-    ``ec``, the level-1 correction (``cf``: coarsening factors), so that the
-    interpolation of the correction needs no pass of its own. ``part_rz[k]`` and
-    ``part_rr[k]`` receive the plane sums of r z and r r over the swept cells.
+    length 1, whose faces join a cell to itself). Mode FIRST zeroes z and sweeps
+    colour 0, the start of a cycle. ``part_rz[k]`` and ``part_rr[k]`` receive the
+    plane sums of r z and r r over the swept cells.
     """
     n0 = lab.shape[0] - 2
     n1 = lab.shape[1] - 2
@@ -333,7 +355,6 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
     k0, k1 = _span(1, fb, odd, n0)
     j0, j1 = _span(2, fb, odd, n1)
     i0, i1 = _span(4, fb, odd, n2)
-    c0, c1, c2 = cf[0], cf[1], cf[2]
     w0, w1, w2 = w[0], w[1], w[2]
     g0, g1, g2 = g[0], g[1], g[2]
     for k in prange(1, n0 + 1):
@@ -344,15 +365,10 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
                 for i in range(1, n2 + 1):
                     z[k, j, i] = 0.0
         if k0 <= k <= k1:
-            uk, ukm, ukp = _up(k, n0, c0), _up(k - 1, n0, c0), _up(k + 1, n0, c0)
             for j in range(j0, j1 + 1):
-                # Row views indexed by unsigned integers: no negative-index handling in the
-                # inner loop, which otherwise costs as much as the arithmetic.
                 lr, lzm, lzp, lym, lyp = lab[k, j], lab[k - 1, j], lab[k + 1, j], lab[k, j - 1], lab[k, j + 1]
                 xr, xzm, xzp, xym, xyp = x[k, j], x[k - 1, j], x[k + 1, j], x[k, j - 1], x[k, j + 1]
                 zr, zzm, zzp, zym, zyp = z[k, j], z[k - 1, j], z[k + 1, j], z[k, j - 1], z[k, j + 1]
-                uj, ujm, ujp = _up(j, n1, c1), _up(j - 1, n1, c1), _up(j + 1, n1, c1)
-                ezm, ezp, eym, eyp, er = ec[ukm, uj], ec[ukp, uj], ec[uk, ujm], ec[uk, ujp], ec[uk, uj]
                 for ii in range(i0 + ((i0 + k + j + par) & 1), i1 + 1, 2):
                     i = np.uint64(ii)
                     im = i - ONE
@@ -373,12 +389,6 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
                         if mode == RELAX:
                             s += (a0 * zzm[i] + a1 * zzp[i] + a2 * zym[i] + a3 * zyp[i]
                                   + a4 * zr[im] + a5 * zr[ip])
-                        elif mode == POSTFIRST:
-                            ui = np.uint64(_up(ii, n2, c2))
-                            uim = np.uint64(_up(ii - 1, n2, c2))
-                            uip = np.uint64(_up(ii + 1, n2, c2))
-                            s += (a0 * (zzm[i] + ezm[ui]) + a1 * (zzp[i] + ezp[ui]) + a2 * (zym[i] + eym[ui])
-                                  + a3 * (zyp[i] + eyp[ui]) + a4 * (zr[im] + er[uim]) + a5 * (zr[ip] + er[uip]))
                         zc = np.float32(s / d)
                         zr[i] = zc
                         arz += r * zc
@@ -390,12 +400,10 @@ def relax_fine(lab, g, w, x, z, ec, cf, colour, odd, mode, part_rz, part_rr):
 
 
 @njit(parallel=True, cache=True)
-def relax_coarse(f, fc, tab, rc, e, ec, cfc, colour, odd, mode):
+def relax_coarse(f, fc, tab, rc, e, colour, odd, mode):
     """One Gauss-Seidel sweep over one colour of a coarse level: A e = rc.
 
-    (f, fc, tab) are the level's faces (see :func:`_face`); ``ec``/``cfc`` the
-    correction and coarsening factors of the next coarser level, read in mode
-    POSTFIRST as in :func:`relax_fine`.
+    (f, fc, tab) are the level's faces (see :func:`_face`); modes as in :func:`relax_fine`.
     """
     n0 = e.shape[0] - 2
     n1 = e.shape[1] - 2
@@ -405,16 +413,13 @@ def relax_coarse(f, fc, tab, rc, e, ec, cfc, colour, odd, mode):
     k0, k1 = _span(1, fb, odd, n0)
     j0, j1 = _span(2, fb, odd, n1)
     i0, i1 = _span(4, fb, odd, n2)
-    c0, c1, c2 = cfc[0], cfc[1], cfc[2]
     for k in prange(1, n0 + 1):
         if mode == FIRST:
             for j in range(1, n1 + 1):
                 for i in range(1, n2 + 1):
                     e[k, j, i] = 0.0
         if k0 <= k <= k1:
-            uk, ukm, ukp = _up(k, n0, c0), _up(k - 1, n0, c0), _up(k + 1, n0, c0)
             for j in range(j0, j1 + 1):
-                uj, ujm, ujp = _up(j, n1, c1), _up(j - 1, n1, c1), _up(j + 1, n1, c1)
                 for i in range(i0 + ((i0 + k + j + par) & 1), i1 + 1, 2):
                     a0 = _face(f, fc, tab, 0, k - 1, j, i)
                     a1 = _face(f, fc, tab, 0, k, j, i)
@@ -428,11 +433,6 @@ def relax_coarse(f, fc, tab, rc, e, ec, cfc, colour, odd, mode):
                         if mode == RELAX:
                             t += (a0 * e[k - 1, j, i] + a1 * e[k + 1, j, i] + a2 * e[k, j - 1, i]
                                   + a3 * e[k, j + 1, i] + a4 * e[k, j, i - 1] + a5 * e[k, j, i + 1])
-                        elif mode == POSTFIRST:
-                            ui, uim, uip = _up(i, n2, c2), _up(i - 1, n2, c2), _up(i + 1, n2, c2)
-                            t += (a0 * (e[k - 1, j, i] + ec[ukm, uj, ui]) + a1 * (e[k + 1, j, i] + ec[ukp, uj, ui])
-                                  + a2 * (e[k, j - 1, i] + ec[uk, ujm, ui]) + a3 * (e[k, j + 1, i] + ec[uk, ujp, ui])
-                                  + a4 * (e[k, j, i - 1] + ec[uk, uj, uim]) + a5 * (e[k, j, i + 1] + ec[uk, uj, uip]))
                         e[k, j, i] = t / d
                     else:
                         e[k, j, i] = 0.0
@@ -509,16 +509,18 @@ def restrict_coarse(f, fc, tab, rc, e, rcc, cd, last, odd):
 
 @njit(parallel=True, cache=True)
 def prolong(v, ec, cf):
-    """``v += ec[parent]`` on interior cells (piecewise-constant interpolation)."""
+    """``v += ec[parent]`` on interior cells: the piecewise-constant interpolation of a correction."""
     n0 = v.shape[0] - 2
     n1 = v.shape[1] - 2
     n2 = v.shape[2] - 2
+    c2 = cf[2]
     for k in prange(1, n0 + 1):
         uk = _up(k, n0, cf[0])
         for j in range(1, n1 + 1):
-            uj = _up(j, n1, cf[1])
-            for i in range(1, n2 + 1):
-                v[k, j, i] += ec[uk, uj, _up(i, n2, cf[2])]
+            vr = v[k, j]
+            er = ec[uk, _up(j, n1, cf[1])]
+            for ii in range(1, n2 + 1):
+                vr[np.uint64(ii)] += er[np.uint64((ii - 1) // c2 + 1)]
 
 
 @njit(cache=True)
@@ -633,26 +635,6 @@ def level_faces(f_all, lv, l):
 
 
 @njit(cache=True)
-def _post_smooth_fine(lab, g, w, x, z, e1, cf1, odd, periodic, nu, part_rz, part_rr):
-    """Correction from level 1 and the sweeps after it, colours in decreasing order; returns (r.z, r.r)."""
-    if odd != 0:
-        prolong(z, e1, cf1)
-        _refresh(z, periodic)
-    rz = 0.0
-    rr = 0.0
-    for sweep in range(nu):
-        for colour in range(15, -1, -1):
-            if _valid(colour, odd):
-                mode = POSTFIRST if (sweep == 0 and colour == 1 and odd == 0) else RELAX
-                relax_fine(lab, g, w, x, z, e1, cf1, colour, odd, mode, part_rz, part_rr)
-                _refresh(z, periodic)
-                if sweep == nu - 1:
-                    rz += part_rz.sum()
-                    rr += part_rr.sum()
-    return rz, rr
-
-
-@njit(cache=True)
 def vcycle(lab, g, w, x, z, odd0, periodic, e_all, r_all, f_all, codes1, no_codes, tab1, lv, bottom, nu,
            part_rz, part_rr):
     """Apply the V-cycle: z = B r with r = b - A x evaluated from ``x``.
@@ -679,13 +661,12 @@ def vcycle(lab, g, w, x, z, odd0, periodic, e_all, r_all, f_all, codes1, no_code
     """
     nlev = lv.shape[0]
     cf1 = lv[1, C0:C2 + 1].copy()
-    e1 = level_field(e_all, lv, 1)
     # down: pre-smoothing and restriction
     for sweep in range(nu):
         for colour in range(16):
             if _valid(colour, odd0):
                 mode = FIRST if (sweep == 0 and colour == 0) else RELAX
-                relax_fine(lab, g, w, x, z, e1, cf1, colour, odd0, mode, part_rz, part_rr)
+                relax_fine(lab, g, w, x, z, colour, odd0, mode, part_rz, part_rr)
                 _refresh(z, periodic)
     restrict_fine(lab, g, w, x, z, level_field(r_all, lv, 1), cf1, 1 + 2 * odd0, odd0)
     for l in range(1, nlev - 1):
@@ -695,12 +676,11 @@ def vcycle(lab, g, w, x, z, odd0, periodic, e_all, r_all, f_all, codes1, no_code
         odd = lv[l, ODD]
         e = level_field(e_all, lv, l)
         rc = level_field(r_all, lv, l)
-        ec = level_field(e_all, lv, l + 1)
         for sweep in range(nu):
             for colour in range(16):
                 if _valid(colour, odd):
                     mode = FIRST if (sweep == 0 and colour == 0) else RELAX
-                    relax_coarse(f, fc, tab1, rc, e, ec, cd, colour, odd, mode)
+                    relax_coarse(f, fc, tab1, rc, e, colour, odd, mode)
                     _refresh(e, periodic)
         restrict_coarse(f, fc, tab1, rc, e, level_field(r_all, lv, l + 1), cd, 1 + 2 * odd, odd)
     # coarsest level: exact
@@ -708,22 +688,30 @@ def vcycle(lab, g, w, x, z, odd0, periodic, e_all, r_all, f_all, codes1, no_code
     chol, cells, comp, ncomp, ground, work = bottom
     coarsest_solve(chol, cells, comp, ncomp, ground, level_field(r_all, lv, nlev - 1), ebot, work)
     _refresh(ebot, periodic)
-    # up: the correction, then the sweeps in decreasing colour order
+    # up: the interpolated correction, then the sweeps in decreasing colour order
     for l in range(nlev - 2, 0, -1):
         f = level_faces(f_all, lv, l)
         fc = codes1 if l == 1 else no_codes
-        cd = lv[l + 1, C0:C2 + 1].copy()
         odd = lv[l, ODD]
         e = level_field(e_all, lv, l)
         rc = level_field(r_all, lv, l)
-        ec = level_field(e_all, lv, l + 1)
-        if odd != 0:
-            prolong(e, ec, cd)
-            _refresh(e, periodic)
+        prolong(e, level_field(e_all, lv, l + 1), lv[l + 1, C0:C2 + 1].copy())
+        _refresh(e, periodic)
         for sweep in range(nu):
             for colour in range(15, -1, -1):
                 if _valid(colour, odd):
-                    mode = POSTFIRST if (sweep == 0 and colour == 1 and odd == 0) else RELAX
-                    relax_coarse(f, fc, tab1, rc, e, ec, cd, colour, odd, mode)
+                    relax_coarse(f, fc, tab1, rc, e, colour, odd, RELAX)
                     _refresh(e, periodic)
-    return _post_smooth_fine(lab, g, w, x, z, e1, cf1, odd0, periodic, nu, part_rz, part_rr)
+    prolong(z, level_field(e_all, lv, 1), cf1)
+    _refresh(z, periodic)
+    rz = 0.0
+    rr = 0.0
+    for sweep in range(nu):
+        for colour in range(15, -1, -1):
+            if _valid(colour, odd0):
+                relax_fine(lab, g, w, x, z, colour, odd0, RELAX, part_rz, part_rr)
+                _refresh(z, periodic)
+                if sweep == nu - 1:
+                    rz += part_rz.sum()
+                    rr += part_rr.sum()
+    return rz, rr

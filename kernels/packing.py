@@ -3,7 +3,8 @@
 Particles start at random positions at a fraction of their final size. Each
 sweep computes, for every particle at once, the displacement that would remove
 its overlaps (each overlapping pair is pushed apart along the line of centres,
-the lighter particle taking the larger share); these displacements drive a
+for spheroids along the contact normal, the lighter particle taking the larger
+share); these displacements drive a
 damped inertial relaxation (FIRE). Whenever the largest remaining overlap is
 small enough the packing is densified a little: first the particles grow
 towards full size, then, for a compacted packing, the box shrinks along one
@@ -35,6 +36,14 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+#: densify while the largest overlap is below this multiple of the tolerance
+STEP_FACTOR = 16.0
+#: largest and smallest FIRE time step, in units of one plain relaxation step
+DT_MAX = 1.0
+DT_MIN = 0.05
+#: largest relative size (or box) change of one densification step
+GROWTH_MAX = 0.02
 
 
 @njit(cache=True)
@@ -324,11 +333,11 @@ def overlap_sweep(pos, req, rb, shape_q, spheres, level, rmax_level, ncell, cs, 
         eps[i] = emax
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def move(pos, disp, step, box, periodic):
     """``pos += step * disp``, wrapped back into the box along periodic axes."""
     n = pos.shape[0]
-    for i in prange(n):
+    for i in range(n):
         for a in range(3):
             x = pos[i, a] + step * disp[i, a]
             if periodic[a]:
@@ -336,15 +345,6 @@ def move(pos, disp, step, box, periodic):
                 if x >= box[a]:
                     x = 0.0
             pos[i, a] = x
-
-
-#: densify while the largest overlap is below this multiple of the tolerance
-STEP_FACTOR = 16.0
-#: largest and smallest FIRE time step, in units of one plain relaxation step
-DT_MAX = 1.0
-DT_MIN = 0.05
-#: largest relative size (or box) change of one densification step
-GROWTH_MAX = 0.02
 
 
 @njit(cache=True)

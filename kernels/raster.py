@@ -13,9 +13,10 @@ below a threshold take a new label. Three scores cover all uses:
 * metric 2, the sum of the distances to the two nearest particle surfaces: small
   in the necks between two particles that (nearly) touch.
 
-The same scan also histograms the scores of the voxels it looks at. A caller
-that wants an exact number of voxels scans once without a threshold, picks the
-threshold from the cumulative histogram, and scans again to assign labels.
+The same scan also histograms the scores of the voxels it looks at and can
+store each voxel's histogram bin (2 bytes per voxel). A caller that wants an
+exact number of voxels scans once, picks the bin from the cumulative histogram,
+and labels the voxels below it with :func:`assign` without scoring them again.
 
 Only voxels that still carry the label ``free`` are scored or changed, which is
 how phases are laid down in order of priority. Periodic axes wrap particles
@@ -84,7 +85,7 @@ def plane_lists(cz, extent, dz, nz, periodic_z):
 
 @njit(parallel=True, cache=True)
 def scan(labels, free, new_label, centres, radius, bound, qinv, spheres, metric, cutoff, threshold,
-         voxel_size, periodic, start, items, offset, lo, hi, hist):
+         voxel_size, periodic, start, items, offset, lo, hi, hist, bins, store_bins):
     """Score the free voxels near the particles; histogram the scores; label those below ``threshold``.
 
     Parameters
@@ -119,6 +120,12 @@ def scan(labels, free, new_label, centres, radius, bound, qinv, spheres, metric,
         Histogram range; scores below ``lo`` fall in the first bin, scores from ``hi`` on are not counted.
     hist : int64 (n_chunks, n_bins), in/out
         Histogram counts, one row per chunk of planes (summed by the caller).
+    bins : uint16 (nz, ny, nx), out
+        With ``store_bins``, the histogram bin of every free voxel's score, and
+        ``n_bins`` for free voxels scoring ``hi`` or more (``n_bins`` <= 65535); a
+        caller then labels the voxels below a chosen bin with :func:`assign`
+        instead of scoring them again. Not touched otherwise (pass a (1, 1, 1) array).
+    store_bins : bool
     """
     nz, ny, nx = labels.shape
     n_chunks, n_bins = hist.shape
@@ -186,10 +193,25 @@ def scan(labels, free, new_label, centres, radius, bound, qinv, spheres, metric,
                     if labels[k, j, x] != free:
                         continue
                     s = best1[j, x] + best2[j, x] if metric == 2 else best1[j, x]
-                    if s >= cutoff:
-                        continue
-                    if s < hi:
-                        b = int((s - lo) / width) if s > lo else 0
-                        hist[c, min(b, n_bins - 1)] += 1
-                    if s < threshold:
+                    b = n_bins
+                    if s < cutoff and s < hi:
+                        b = min(int((s - lo) / width), n_bins - 1) if s > lo else 0
+                        hist[c, b] += 1
+                    if store_bins:
+                        bins[k, j, x] = b
+                    if s < cutoff and s < threshold:
                         labels[k, j, x] = new_label
+
+
+@njit(parallel=True, cache=True)
+def assign(labels, free, new_label, bins, below):
+    """Give ``new_label`` to the free voxels whose stored bin is below ``below``; returns how many."""
+    nz, ny, nx = labels.shape
+    counts = np.zeros(nz, dtype=np.int64)
+    for k in prange(nz):
+        for j in range(ny):
+            for x in range(nx):
+                if labels[k, j, x] == free and bins[k, j, x] < below:
+                    labels[k, j, x] = new_label
+                    counts[k] += 1
+    return counts.sum()

@@ -270,10 +270,12 @@ DEFAULT_TOL = 5e-4
 #: with ``tol``, the spread of the currents through the inlet, middle and outlet planes
 #: must also satisfy spread^2 <= CURRENT_GUARD * tol (see _Accuracy)
 CURRENT_GUARD = 20.0
-#: the multigrid loop gives up when the residual has not halved for this many iterations
-#: (float32 search directions limit the attainable accuracy to about 1e-6 relative at
-#: conductivity contrasts of 1e6)
-STAGNATION_ITERATIONS = 30
+#: the multigrid loop restarts conjugate gradients when the residual has not halved for
+#: this many iterations, and gives up after MAX_RESTARTS restarts without progress
+RESTART_ITERATIONS = 10
+MAX_RESTARTS = 3
+#: kept for callers that count stagnating iterations (RESTART_ITERATIONS * MAX_RESTARTS)
+STAGNATION_ITERATIONS = RESTART_ITERATIONS * MAX_RESTARTS
 #: a relative residual this small counts as an exact solution (the initial guess of a
 #: uniform block or of straight channels); its error in sigma_eff is below 1e-12
 EXACT_RESIDUAL = 1e-12
@@ -432,21 +434,29 @@ class _Multigrid:
         cols = slice(mg.C0, mg.C2 + 1)
         shape1 = tuple(int(v) + 2 for v in lv[1, :3])
         cf1 = lv[1, cols].copy()
-        # Level 1: a face is a sum of up to four fine faces; with few phases the sums take
-        # few values, and a uint8 code per face is a quarter of a float32.
+        # Level 1: a face is a sum of up to four fine faces. With few phases the sums take few
+        # values: up to 16 (one conducting phase) fit 4-bit codes, up to 256 bytes, an eighth
+        # or a quarter of float32 faces.
         tab = np.zeros((3, 256))
         no_codes = np.zeros((3, 1, 1, 1), dtype=np.uint8)
-        codes = np.zeros((3,) + shape1, dtype=np.uint8)
         values = np.empty(shape1)
-        coded = True
+        counts = []
         for a in range(3):
             mg.label_faces(lab, g, self.w, cf1, scales[1], a, values)
-            if mg.encode_faces(values, codes[a], tab[a]) < 0:
-                coded = False
-                break
+            counts.append(mg.face_values(values, tab[a]))
+        coded = min(counts) >= 0
+        codes = no_codes
+        if coded:
+            if max(counts) <= 16:
+                tab = np.ascontiguousarray(tab[:, :16])
+                codes = np.zeros((3, shape1[0], shape1[1], (shape1[2] + 1) // 2), dtype=np.uint8)
+            else:
+                codes = np.zeros((3,) + shape1, dtype=np.uint8)
+            for a in range(3):
+                mg.label_faces(lab, g, self.w, cf1, scales[1], a, values)
+                mg.encode_faces(values, tab[a], counts[a], codes[a])
         del values
         if not coded:
-            codes = no_codes
             size1 = 3 * int(np.prod(shape1))
             lv[1, mg.OFF_F] = 0
             lv[2:, mg.OFF_F] += size1
@@ -566,7 +576,7 @@ def _solve_mg(d: Discretisation, tol, rtol, current_tol, max_iter, progress, t0)
         acc.start(_sum(partial), rel)
         converged = acc.met(rel, mis, spread)
         p[...] = z
-    best_rel, best_it = rel, 0
+    best_rel, best_it, restarts = rel, 0, 0
     while not converged and it < max_iter:
         _refresh(d, p, 0.0)
         fv.dissipation(lab, g, p, d.periodic, partial)  # p.Ap, each face once
@@ -586,11 +596,20 @@ def _solve_mg(d: Discretisation, tol, rtol, current_tol, max_iter, progress, t0)
         if acc.met(rel, mis, spread):
             converged = True
             break
+        beta = rz_new / rz if rz > 0 else 0.0
         if rel <= 0.5 * best_rel:
-            best_rel, best_it = rel, it
-        elif it - best_it >= STAGNATION_ITERATIONS:
-            break
-        fv.xpay(z, p, rz_new / rz if rz > 0 else 0.0)
+            best_rel, best_it, restarts = rel, it, 0
+        elif it - best_it >= RESTART_ITERATIONS:
+            # At high contrast the float32 search directions lose conjugacy and the residual
+            # stalls; x is float64 and the residual is evaluated from it, so a restart from
+            # the preconditioned residual resumes the descent.
+            if restarts == MAX_RESTARTS:
+                break
+            restarts += 1
+            best_it = it
+            beta = 0.0
+            acc.restart()
+        fv.xpay(z, p, beta)
         rz = rz_new
     del cycle, p, z
     _refresh(d, x, 1.0)
@@ -858,7 +877,7 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
     dirs = directions(direction)
     check_solver(solver)
     if max_memory_bytes is not None:
-        present = np.bincount(volume.labels.ravel(), minlength=256) > 0
+        present = _labels_present(volume.labels)
         phases = max(int((present & (volume.conductivity_lut(c) > 0)).sum()) for c in carriers)
         check_memory(volume.shape, max_memory_bytes, solver=solver, periodic=periodic_sides or cell_problem,
                      conducting_phases=phases, return_fields=return_fields, solves=len(carriers) * len(dirs))
@@ -937,16 +956,20 @@ def estimate_memory(shape, solver: str = DEFAULT_SOLVER, *, periodic: bool = Fal
     nz, ny, nx = (int(v) for v in shape)
     n = nz * ny * nx
     padded = (nz + 2) * (ny + 2) * (nx + 2)
-    stages = [("percolation", n * (7 + (4 if periodic else 0))),
+    # percolation: np.bincount of the labels casts them to int64 first (8 bytes per voxel next to
+    # the labels and the conducting mask); the cluster labelling needs int32 ids, twice with
+    # periodic faces
+    stages = [("percolation", n * max(10, 7 + (4 if periodic else 0))),
               ("discretise", 4 * n + padded)]
     if solver == "mg":
         lv, _, n_e, n_f = _mg_levels((nz, ny, nx), (periodic,) * 3)
         level1 = int(np.prod(lv[1, :3] + 2))
         bottom = int(np.prod(lv[-1, :3]))
-        # level-1 faces: uint8 codes, or float32 when more than 256 sums occur (possible
-        # with three or more conducting phases); the coarsest level keeps a dense float64
-        # Cholesky factor
-        faces = (3 if conducting_phases <= 2 else 12) * level1 + 4 * n_f
+        # level-1 faces: 4-bit codes with one conducting phase, bytes with two, float32 when
+        # more than 256 sums occur (possible with three or more conducting phases); the
+        # coarsest level keeps a dense float64 Cholesky factor
+        per_face = 1.5 if conducting_phases <= 1 else 3 if conducting_phases == 2 else 12
+        faces = int(per_face * level1) + 4 * n_f
         stages.append(("set-up", n + padded + faces + 8 * level1))
         stages.append(("solve", n + padded + 16 * padded + 8 * n_e + faces + 8 * bottom * (bottom + 3)))
     else:
@@ -993,6 +1016,16 @@ def available_memory_bytes() -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _labels_present(labels: np.ndarray) -> np.ndarray:
+    """Which of the 256 label values occur, in slabs (np.bincount would cast all voxels to int64)."""
+    present = np.zeros(256, dtype=bool)
+    flat = labels.reshape(-1)
+    step = 1 << 18
+    for start in range(0, flat.size, step):
+        present |= np.bincount(flat[start:start + step], minlength=256) > 0
+    return present
 
 
 def _size(nbytes: float) -> str:

@@ -9,8 +9,8 @@ from scipy import stats
 
 import microsim
 from microsim.cli import main
-from microsim.generate import (ACTIVE, CBD, ELECTROLYTE, PORE, Recipe, RecipeError, SizeDistribution, diameter_cdf,
-                               generate, load_recipe, preset_names, preset_path, sample_diameters)
+from microsim.generate import (ACTIVE, CBD, ELECTROLYTE, Recipe, RecipeError, SizeDistribution, diameter_cdf, generate,
+                               load_recipe, overlaps, placement, preset_names, preset_path, sample_diameters)
 
 ALPHA = 0.01  # significance of the Kolmogorov-Smirnov tests
 
@@ -82,23 +82,27 @@ def test_placement_rules_put_cbd_where_they_say(generated):
     assert np.mean(near_active[film == CBD]) > 0.9
     # Bridges sit where two particles nearly meet: the CBD touches active material on two sides.
     act = bridges == ACTIVE
-    from microsim.generate.placement import FREE  # noqa: F401  (labels never keep the scratch value)
-    assert not np.any(bridges == FREE)
+    assert not np.any(bridges == placement.FREE)  # no voxel keeps the scratch label
     dist = ndimage.distance_transform_edt(~act)
     assert np.median(dist[bridges == CBD]) < np.median(dist[bridges == ELECTROLYTE])
 
 
-def test_same_seed_same_volume_other_seed_other_volume():
+def test_same_seed_same_volume_other_seed_other_volume(generated):
+    import numba
     r = RECIPES["matrix_voids_bridges"]
-    a = generate(r).volume.labels
-    b = generate(r).volume.labels
+    a = generated["matrix_voids_bridges"].volume.labels
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # and independent of the number of threads
+    try:
+        b = generate(r).volume.labels
+    finally:
+        numba.set_num_threads(threads)
     c = generate(r, seed=r.seed + 1).volume.labels
     assert a.tobytes() == b.tobytes()
     assert np.mean(a != c) > 0.2
 
 
 def test_packing_overlap_and_particle_list(generated):
-    from microsim.generate import overlaps
     g = generated["matrix_voids_bridges"]
     assert g.packing.max_overlap < g.recipe.packing.tolerance
     act = g.particles.select(ACTIVE)
@@ -111,11 +115,8 @@ def test_packing_overlap_and_particle_list(generated):
     worst = g.recipe.packing.tolerance + max(s - 1.0, 0.0) * act.radii_um.max() / act.radii_um.min()
     assert rel.size == 0 or rel[:, 2].max() < worst
     # Re-drawing the stored active particles reproduces the active voxels of the volume.
-    from microsim.generate import placement
-    labels = np.full(g.volume.shape, placement.FREE, np.uint8)
-    placement._scan(labels, ACTIVE, act, placement.SCALE, 1.05, 1.0, np.asarray(g.volume.voxel_size_um),
-                    np.asarray(act.periodic), 0.0, 1.05)
-    assert np.mean((labels == ACTIVE) != (g.volume.labels == ACTIVE)) < 1e-3
+    again = placement.rasterise(act, g.volume.shape, g.volume.voxel_size_um)
+    assert np.mean(again != (g.volume.labels == ACTIVE)) < 1e-3
 
 
 def test_placed_diameters_follow_the_requested_distribution():
@@ -208,6 +209,22 @@ def test_presets_cover_the_literature_cases():
     assert load_recipe(preset_path("nmc_li6ps5cl_70_30_wt")).fractions == "weight"
     se = sorted(load_recipe(preset_path(n)).electrolyte.size.d50_um for n in names if n.startswith("nmc12p5_se"))
     assert se == [1.5, 3.0, 5.0]
+    for n in names:  # to_dict() is a recipe again
+        r = load_recipe(preset_path(n))
+        assert Recipe.from_dict(r.to_dict()) == r
+
+
+def test_explicit_diameters_and_fully_dense_particle_electrolyte():
+    r = Recipe.from_dict({"domain": {"shape": [40, 40, 40], "voxel_size_um": 0.5}, "seed": 2,
+                          "active": {"material": "NMC811", "fraction": 0.5, "size": {"diameters_um": [4.0, 6.0]}},
+                          "electrolyte": {"material": "Li6PS5Cl", "form": "particles",
+                                          "size": {"d50_um": 1.5, "gsd": 1.2}}})
+    g = generate(r)
+    assert g.achieved["pore"] == 0.0 and g.achieved["active"] == pytest.approx(0.5, abs=1e-3)
+    d = g.particles.select(ACTIVE).diameters_um / g.size_scale["active"]
+    assert np.allclose(np.minimum(abs(d - 4.0), abs(d - 6.0)), 0.0)
+    assert 0.3 < np.mean(np.isclose(d, 4.0)) < 0.7  # both sizes drawn, equally likely by number
+    assert len(g.particles.select(ELECTROLYTE)) > 1000
 
 
 def test_recipe_errors_name_the_problem():

@@ -125,28 +125,21 @@ def test_pack_rejects_particles_larger_than_half_the_box():
 # rasterisation
 
 
-def _rasterise(plist, shape, vs, scale=1.0):
-    labels = np.full(shape, placement.FREE, np.uint8)
-    hist = placement._scan(labels, 7, plist, placement.SCALE, scale + 0.05, scale, np.asarray(vs, float),
-                           np.asarray(plist.periodic), 0.0, scale + 0.05)
-    return labels == 7, hist
-
-
 def test_sphere_rasterises_to_its_volume_and_wraps_periodically():
     vs = (0.25, 0.25, 0.25)
     r = 4.0
     centre = ParticleList(np.array([[8.0, 8.0, 8.0]]), [r], [1], box_um=(16.0, 16.0, 16.0))
-    inside, _ = _rasterise(centre, (64, 64, 64), vs)
+    inside = placement.rasterise(centre, (64, 64, 64), vs)
     exact = 4.0 / 3.0 * math.pi * r**3 / 0.25**3
     assert abs(inside.sum() - exact) / exact < 0.01
     # The same sphere centred on a corner of a periodic box: identical voxels, rolled.
     corner = ParticleList(np.array([[0.0, 0.0, 0.0]]), [r], [1], box_um=(16.0, 16.0, 16.0))
-    wrapped, _ = _rasterise(corner, (64, 64, 64), vs)
+    wrapped = placement.rasterise(corner, (64, 64, 64), vs)
     assert np.array_equal(np.roll(inside, (-32, -32, -32), axis=(0, 1, 2)), wrapped)
     # With walls the corner sphere is cut to an eighth.
     walled = ParticleList(np.array([[0.0, 0.0, 0.0]]), [r], [1], box_um=(16.0, 16.0, 16.0),
                           periodic=(False, False, False))
-    cut, _ = _rasterise(walled, (64, 64, 64), vs)
+    cut = placement.rasterise(walled, (64, 64, 64), vs)
     assert cut.sum() * 8 == inside.sum()
 
 
@@ -155,10 +148,10 @@ def test_rasterised_packing_is_shift_invariant():
     r = rng.uniform(1.0, 2.0, 60)
     p = pack(r, (16.0, 16.0, 16.0), seed=11)
     vs = np.array([0.25, 0.25, 0.25])
-    a, _ = _rasterise(ParticleList(p.centres_um, r, np.ones(r.size), box_um=p.box_um), (64, 64, 64), vs)
+    a = placement.rasterise(ParticleList(p.centres_um, r, np.ones(r.size), box_um=p.box_um), (64, 64, 64), vs)
     shift = np.array([13, 40, 7])
     moved = np.mod(p.centres_um + shift * vs, 16.0)
-    b, _ = _rasterise(ParticleList(moved, r, np.ones(r.size), box_um=p.box_um), (64, 64, 64), vs)
+    b = placement.rasterise(ParticleList(moved, r, np.ones(r.size), box_um=p.box_um), (64, 64, 64), vs)
     assert np.array_equal(np.roll(a, tuple(shift), axis=(0, 1, 2)), b)
 
 
@@ -170,7 +163,7 @@ def test_ellipsoid_rasterises_to_its_volume():
                      [0.0, 0.0, 1.0]]])
     req = np.prod(axes) ** (1.0 / 3.0)
     e = ParticleList(np.array([[8.0, 8.0, 8.0]]), [req], [1], axes, rot, box_um=(16.0, 16.0, 16.0))
-    inside, _ = _rasterise(e, (64, 64, 64), vs)
+    inside = placement.rasterise(e, (64, 64, 64), vs)
     exact = 4.0 / 3.0 * math.pi * 6.0 / 0.25**3
     assert abs(inside.sum() - exact) / exact < 0.01
     # Voxel by voxel against a direct numpy evaluation of x^T Q^-1 x <= 1 at the voxel centres.

@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--preview", default=None, help="PNG with three orthogonal slices coloured by phase")
     p.add_argument("--particles", default=None,
                    help="CSV of the placed particles (default: OUT with suffix .particles.csv; 'none' to skip)")
+    p.add_argument("--phases-out", default=None,
+                   help="phase table TOML for the other commands (default: OUT with suffix .phases.toml)")
     p.add_argument("--report", default=None, help="JSON with targets, achieved fractions and packing figures")
     p.add_argument("--shape", type=_shape_arg, default=None, help="override the recipe's domain: 'n' or 'nz,ny,nx'")
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
@@ -39,6 +41,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..atomic import write_text_atomic
     from ..io.writers import output_format, write_volume
     from ..jsonio import write_json
     from ..report.figures import phase_slices
@@ -66,6 +69,9 @@ def run(args) -> int:
     cathode = generate(recipe, progress=progress)
 
     write_volume(args.out, cathode.volume)
+    phases_out = args.phases_out or str(Path(args.out).with_suffix(".phases.toml"))
+    write_text_atomic(phases_out, f"# phase table of {Path(args.out).name}, written by microsim generate\n"
+                      + cathode.volume.phases.to_toml())
     particles = args.particles
     if particles is None:
         particles = str(Path(args.out).with_suffix(".particles.csv"))
@@ -84,7 +90,7 @@ def run(args) -> int:
     print(f"packing: {pk.radii_um.size} particles at {pk.fraction:.4f} of the box, largest overlap "
           f"{pk.max_overlap:.4f} of a diameter (tolerance {pk.tolerance}), {pk.sweeps} sweeps")
     print(cathode.fractions_table())
-    written = [args.out] + ([particles] if particles.lower() != "none" else []) + \
+    written = [args.out, phases_out] + ([particles] if particles.lower() != "none" else []) + \
         [f for f in (args.preview, args.report) if f]
     print(f"wrote {', '.join(str(w) for w in written)} in {cathode.timings_s['total']:.1f} s")
     return 0

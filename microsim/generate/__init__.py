@@ -8,7 +8,7 @@ from .cathode import ACTIVE, CBD, ELECTROLYTE, PORE, GeneratedCathode, cathode_p
 from .packing import Packing, PackingError, overlaps, pack
 from .particles import ParticleList, diameter_cdf, draw_to_volume, sample_diameters
 from .placement import PlacementError
-from .presets import preset_names, preset_path
+from .presets import load_preset, preset_names, preset_path
 from .recipe import (ActiveSpec, CBDSpec, ElectrolyteSpec, PackingSpec, PorositySpec, Recipe, RecipeError, Shape,
                      SizeDistribution, load_recipe)
 
@@ -16,5 +16,5 @@ __all__ = [
     "ACTIVE", "ActiveSpec", "CBD", "CBDSpec", "ELECTROLYTE", "ElectrolyteSpec", "GeneratedCathode", "PORE",
     "Packing", "PackingError", "PackingSpec", "ParticleList", "PlacementError", "PorositySpec", "Recipe",
     "RecipeError", "Shape", "SizeDistribution", "cathode_phase_table", "diameter_cdf", "draw_to_volume", "generate",
-    "load_recipe", "overlaps", "pack", "preset_names", "preset_path", "sample_diameters",
+    "load_preset", "load_recipe", "overlaps", "pack", "preset_names", "preset_path", "sample_diameters",
 ]

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
 import numpy as np
 
 from kernels import packing as kp
@@ -22,6 +23,9 @@ from kernels import packing as kp
 START_FRACTION = 0.55
 #: sweeps per call of the compiled packing loop (between two progress reports)
 CHUNK_SWEEPS = 200
+#: below this many particles a sweep is too short for threads to pay (their start-up and
+#: waiting, worst on a busy machine, exceed the work), so small packings run on one thread
+SERIAL_BELOW = 2000
 #: size ratio between neighbouring size classes of the cell lists, and cell edge over typical pair reach
 LEVEL_FACTOR = 2.0
 CELL_FACTOR = 1.0
@@ -167,16 +171,22 @@ def pack(radii_um, box_um, periodic=True, *, shape_q: np.ndarray | None = None, 
     state[9] = 0.1
     vel = np.zeros((n, 3))
     done = 0
-    while not done:
-        done = kp.pack(pos, vel, r, bound, q, spheres, level, rmax, cell, count, box, per, state,
-                       float(tolerance), axis, CHUNK_SWEEPS)
-        if progress is not None:
-            progress(int(state[6]), float(state[0]), float(state[7]))
-        if not done and state[6] >= max_sweeps:
-            reached = fraction * state[0] ** 3 * np.prod(box) / np.prod(state[1:4])
-            raise PackingError(f"packing {n} particles to {fraction:.3f} stalled at {reached:.3f} after "
-                               f"{int(state[6])} sweeps; lower the fraction, widen the size distribution or "
-                               f"raise packing.tolerance / packing.max_sweeps")
+    threads = numba.get_num_threads()
+    if n < SERIAL_BELOW:
+        numba.set_num_threads(1)  # the result does not depend on the number of threads
+    try:
+        while not done:
+            done = kp.pack(pos, vel, r, bound, q, spheres, level, rmax, cell, count, box, per, state,
+                           float(tolerance), axis, CHUNK_SWEEPS)
+            if progress is not None:
+                progress(int(state[6]), float(state[0]), float(state[7]))
+            if not done and state[6] >= max_sweeps:
+                reached = fraction * state[0] ** 3 * np.prod(box) / np.prod(state[1:4])
+                raise PackingError(f"packing {n} particles to {fraction:.3f} stalled at {reached:.3f} after "
+                                   f"{int(state[6])} sweeps; lower the fraction, widen the size distribution or "
+                                   f"raise packing.tolerance / packing.max_sweeps")
+    finally:
+        numba.set_num_threads(threads)
     centres = np.empty_like(pos)
     centres[order] = pos
     return Packing(centres, r_in, tuple(float(b) for b in box), tuple(bool(p) for p in per), fraction,

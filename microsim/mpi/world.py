@@ -30,6 +30,10 @@ from ..io.errors import one_line
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
+#: seconds a failing rank waits after its last message before aborting the job
+ABORT_GRACE_S = 0.5
+
+
 class MPIUnavailableError(ValueError):
     """mpi4py or an MPI library is missing; the message says how to install them."""
 
@@ -235,6 +239,9 @@ class World:
         The other ranks are stopped by the MPI launcher wherever they are.
         """
         sys.stderr.flush()
+        # The launcher forwards each rank's stderr through a pipe; aborting at once can kill
+        # the forwarding proxy before it has passed on the line that explains the failure.
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(code)
 
 
