@@ -40,7 +40,7 @@ from kernels import multigrid as mg
 
 from .percolation import percolation
 from .phases import CARRIERS, PhaseTable, check_carrier
-from .volume import Volume, axis_index, directions
+from .volume import Volume, axis_index, directions, label_counts, lookup
 
 #: tortuosity exponent of the Bruggeman relation tau = eps^-alpha
 BRUGGEMAN_ALPHA = 0.5
@@ -183,7 +183,7 @@ class Discretisation:
 
 def _compact_indices(labels: np.ndarray, lut: np.ndarray):
     """Map label values to compact indices 0..L-1 for conducting labels; L = insulating, L+1 = Dirichlet."""
-    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+    present = np.flatnonzero(label_counts(labels))
     conducting = [int(v) for v in present if lut[v] > 0]
     ins = len(conducting)
     to_index = np.full(256, ins, dtype=np.uint8)
@@ -209,7 +209,11 @@ def discretise(labels: np.ndarray, lut: np.ndarray, voxel_size_um, axis: int, ke
     g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64), -1 if cell_problem else dirichlet)
     lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
     inner = (slice(1, -1),) * 3
-    lab[inner] = np.where(keep, to_index[labels], np.uint8(ins))
+    # a few planes at a time: indexing with the whole label array would make an 8-byte copy of it
+    step = max(1, (1 << 20) // max(labels[0].size, 1))
+    for k in range(0, labels.shape[0], step):
+        end = min(k + step, labels.shape[0])
+        lab[1 + k:1 + end, 1:-1, 1:-1] = np.where(keep[k:end], to_index[labels[k:end]], np.uint8(ins))
     periodic = np.zeros(3, dtype=np.bool_)
     for a in range(3):
         if a == axis:
@@ -730,7 +734,7 @@ def solve_potential(d: Discretisation, rtol: float | None = None, current_tol: f
 
 
 def _conducting_names(phases: PhaseTable, carrier: str, labels: np.ndarray) -> tuple[str, ...]:
-    present = set(np.flatnonzero(np.bincount(labels.ravel(), minlength=256)).tolist())
+    present = set(np.flatnonzero(label_counts(labels)).tolist())
     return tuple(p.name for p in phases.conducting(carrier) if p.label in present)
 
 
@@ -752,9 +756,9 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
     periodic_sides = periodic_sides or cell_problem
     labels = volume.labels
     lut = volume.conductivity_lut(carrier)
-    conducting = (lut > 0)[labels]
+    conducting = lookup(lut > 0, labels)
     n_total = labels.size
-    counts = np.bincount(labels.ravel(), minlength=256)
+    counts = label_counts(labels)
     n_cond = int(counts[lut > 0].sum())
     eps = n_cond / n_total
     sigma_ref = float((counts * lut).sum() / n_cond) if n_cond else 0.0
@@ -877,7 +881,7 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
     dirs = directions(direction)
     check_solver(solver)
     if max_memory_bytes is not None:
-        present = _labels_present(volume.labels)
+        present = label_counts(volume.labels) > 0
         phases = max(int((present & (volume.conductivity_lut(c) > 0)).sum()) for c in carriers)
         check_memory(volume.shape, max_memory_bytes, solver=solver, periodic=periodic_sides or cell_problem,
                      conducting_phases=phases, return_fields=return_fields, solves=len(carriers) * len(dirs))
@@ -956,10 +960,10 @@ def estimate_memory(shape, solver: str = DEFAULT_SOLVER, *, periodic: bool = Fal
     nz, ny, nx = (int(v) for v in shape)
     n = nz * ny * nx
     padded = (nz + 2) * (ny + 2) * (nx + 2)
-    # percolation: np.bincount of the labels casts them to int64 first (8 bytes per voxel next to
-    # the labels and the conducting mask); the cluster labelling needs int32 ids, twice with
-    # periodic faces
-    stages = [("percolation", n * max(10, 7 + (4 if periodic else 0))),
+    # percolation: the labels, the conducting mask, int32 cluster ids and the percolating
+    # mask (lookups and counts run a few planes at a time, so no 8-byte copy of a whole
+    # array); periodic faces can add a second set of ids while clusters are merged
+    stages = [("percolation", n * (7 + (4 if periodic else 0))),
               ("discretise", 4 * n + padded)]
     if solver == "mg":
         lv, _, n_e, n_f = _mg_levels((nz, ny, nx), (periodic,) * 3)
@@ -1016,16 +1020,6 @@ def available_memory_bytes() -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
         return None
-
-
-def _labels_present(labels: np.ndarray) -> np.ndarray:
-    """Which of the 256 label values occur, in slabs (np.bincount would cast all voxels to int64)."""
-    present = np.zeros(256, dtype=bool)
-    flat = labels.reshape(-1)
-    step = 1 << 18
-    for start in range(0, flat.size, step):
-        present |= np.bincount(flat[start:start + step], minlength=256) > 0
-    return present
 
 
 def _size(nbytes: float) -> str:

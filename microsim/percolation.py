@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from kernels.label import label_components, merge_with_offsets
 
-from .volume import axis_index
+from .volume import axis_index, label_counts, lookup
 
 _STRUCTURES = {6: 1, 18: 2, 26: 3}
 # Rows (dz, dy) before a row whose runs can touch it, and by how many voxels such a run
@@ -126,7 +126,7 @@ def label_clusters(mask: np.ndarray, connectivity: int = 6, periodic=(False, Fal
     roots, compact = np.unique(root[1:], return_inverse=True)
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[1:] = compact.astype(np.int32) + 1
-    lab = relabel[lab]
+    lab = lookup(relabel, lab, lab)
     winds = np.zeros((len(roots) + 1, 3), dtype=bool)
     winds[1:] = w[roots]
     return lab, len(roots), winds
@@ -211,8 +211,8 @@ def percolation(mask: np.ndarray, direction: str, connectivity: int = 6, periodi
         dead_ids = np.setxor1d(first, last)
     keep = np.zeros(n + 1, dtype=bool)
     keep[perc_ids] = True
-    perc = keep[lab]
-    counts = np.bincount(lab.ravel(), minlength=n + 1)
+    perc = lookup(keep, lab)
+    counts = label_counts(lab, n + 1)
     n_perc = int(counts[perc_ids].sum())
     n_dead = int(counts[dead_ids].sum())
     denom = max(int(total), 1)

@@ -91,7 +91,7 @@ from kernels import randomwalk as rwk
 
 from .percolation import label_clusters
 from .phases import check_carrier
-from .volume import Volume
+from .volume import Volume, lookup
 
 BOUNDARIES = ("periodic", "mirror")
 AXIS_NAMES = ("z", "y", "x")
@@ -261,7 +261,7 @@ def _percolating_clusters(clusters: np.ndarray, n: int, winds: np.ndarray, mirro
 def _problem(volume: Volume, carrier: str, mirror: bool) -> _Problem:
     lut = volume.conductivity_lut(carrier)
     labels = volume.labels
-    clusters, n, winds = label_clusters((lut > 0)[labels], 6, (not mirror,) * 3)
+    clusters, n, winds = label_clusters(lookup(lut > 0, labels), 6, (not mirror,) * 3)
     everything = np.ones(n + 1, dtype=np.bool_)
     counts = rwk.label_counts(labels, clusters, everything)
     n_total = labels.size

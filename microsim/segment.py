@@ -20,6 +20,7 @@ from scipy import ndimage
 from kernels.majority import fill_sweep
 
 from .phases import PhaseTable, phase_table
+from .volume import label_counts
 
 _STRUCTURE_RANK = {6: 1, 18: 2, 26: 3}
 UNASSIGNED = 255
@@ -58,10 +59,7 @@ def intensity_histogram(image: np.ndarray, bins: int = 256) -> Histogram:
     flat = arr.reshape(-1)
     step = 1 << 22
     if arr.dtype == np.uint8:
-        counts = np.zeros(256, dtype=np.int64)
-        for i in range(0, flat.size, step):
-            counts += np.bincount(flat[i:i + step], minlength=256)
-        return Histogram(counts, np.arange(257) - 0.5)
+        return Histogram(label_counts(arr), np.arange(257) - 0.5)
     lo, hi = float(arr.min()), float(arr.max())
     if np.issubdtype(arr.dtype, np.integer) and hi - lo + 1 <= bins:
         counts = np.zeros(int(hi - lo) + 1, dtype=np.int64)

@@ -53,6 +53,54 @@ def as_label_array(labels) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def label_counts(labels: np.ndarray, minlength: int = 256) -> np.ndarray:
+    """Number of voxels of each value 0..minlength-1 (or up to the largest) of a
+    non-negative integer array, as int64.
+
+    ``np.bincount`` widens its whole input to int64 (8 bytes per voxel); counting a
+    slab at a time keeps that copy a few MB whatever the volume.
+
+    Example
+    -------
+    >>> label_counts(np.array([[[0, 2, 2]]], np.uint8))[:3]
+    array([1, 0, 2])
+    """
+    flat = np.asarray(labels).reshape(-1)
+    counts = np.zeros(minlength, dtype=np.int64)
+    step = 1 << 18
+    for start in range(0, flat.size, step):
+        part = np.bincount(flat[start:start + step], minlength=minlength)
+        if part.size > counts.size:
+            part[:counts.size] += counts
+            counts = part
+        else:
+            counts += part
+    return counts
+
+
+def lookup(table: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``table[index]`` for a large integer ``index`` array, a few z planes at a time.
+
+    Fancy indexing first converts the whole index array to 8-byte integers; doing it
+    in slabs keeps that temporary a few MB, so a lookup costs only its result.
+    ``out`` (the shape of ``index``, the dtype of ``table``) receives the result.
+
+    Example
+    -------
+    >>> lookup(np.array([False, True]), np.array([[[0, 1, 1]]], np.uint8)).tolist()
+    [[[False, True, True]]]
+    """
+    index = np.asarray(index)
+    if out is None:
+        out = np.empty(index.shape, dtype=table.dtype)
+    rows = index.reshape(index.shape[0], -1) if index.ndim else index.reshape(1, 1)
+    step = max(1, (1 << 20) // max(rows.shape[1], 1))
+    dest = out.reshape(rows.shape)
+    for k in range(0, rows.shape[0], step):
+        dest[k:k + step] = table[rows[k:k + step]]
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     """A labelled 3D volume with its phase table and voxel size.
@@ -91,7 +139,7 @@ class Volume:
         object.__setattr__(self, "phases", table)
         object.__setattr__(self, "voxel_size_um", check_voxel_size(self.voxel_size_um))
         object.__setattr__(self, "provenance", tuple(self.provenance))
-        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+        present = np.flatnonzero(label_counts(labels))
         missing = sorted(set(present.tolist()) - set(table.labels))
         if missing:
             raise VolumeError(f"label value(s) {', '.join(map(str, missing))} are in the volume but not in the phase "
@@ -112,7 +160,7 @@ class Volume:
 
     def phase_fractions(self) -> dict[str, float]:
         """Volume fraction of each phase in the table (0 for phases not present)."""
-        counts = np.bincount(self.labels.ravel(), minlength=256)
+        counts = label_counts(self.labels)
         total = self.labels.size
         return {p.name: float(counts[p.label]) / total for p in self.phases}
 
@@ -120,7 +168,7 @@ class Volume:
         """Boolean array of the voxels that belong to one phase or a union of phases."""
         lut = np.zeros(256, dtype=bool)
         lut[list(self.phases.labels_of(names))] = True
-        return lut[self.labels]
+        return lookup(lut, self.labels)
 
     def conductivity_lut(self, carrier: str) -> np.ndarray:
         return self.phases.conductivity_lut(carrier)

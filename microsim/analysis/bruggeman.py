@@ -102,27 +102,18 @@ def read_tau_points(path: str | Path, percolating: bool = False) -> tuple[TauPoi
 
 
 @dataclass(frozen=True)
-class BruggemanRow:
-    """A computed tau beside Bruggeman's eps^-alpha.
+class BruggemanRow(TauPoint):
+    """A computed tau (a :class:`TauPoint`) beside Bruggeman's eps^-alpha.
 
     ``ratio`` = tau / tau_bruggeman (> 1: Bruggeman underestimates the tortuosity);
     ``alpha_fit`` = -ln(tau) / ln(eps), the exponent that reproduces tau (NaN for
     eps = 1 or no conduction, inf when nothing percolates).
     """
 
-    source: str
-    carrier: str
-    direction: str
-    conducting_phases: tuple
-    eps: float
-    tau: float
     alpha: float
     tau_bruggeman: float
     ratio: float
     alpha_fit: float
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__) | {"conducting_phases": list(self.conducting_phases)}
 
 
 def tau_bruggeman(eps: float, alpha: float = BRUGGEMAN_ALPHA) -> float:

@@ -68,11 +68,6 @@ def run(args) -> int:
     from ..mpi.world import launched_ranks
     if args.distributed or launched_ranks() > 1:
         from ..mpi.command import run_distributed
-        if args.tol is not None or args.solver != DEFAULT_SOLVER:
-            raise ValueError("the distributed solver is Jacobi-preconditioned with --rtol/--current-tol; "
-                             "drop --tol and --solver with --distributed")
-        if args.rtol is None and args.current_tol is None:
-            args.rtol, args.current_tol = 1e-5, 1e-4  # its own defaults
         return run_distributed(args)
     if args.fields:
         raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")

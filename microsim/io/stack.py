@@ -31,6 +31,15 @@ RAW_EXTENSIONS = (".raw", ".bin", ".dat", ".vol")
 NPY_EXTENSIONS = (".npy",)
 
 
+def format_of_extension(ext: str) -> str | None:
+    """'tiff', 'hdf5', 'npy' or 'raw' for a lower-case file extension ('.tif'), else None."""
+    for name, known in (("tiff", TIFF_EXTENSIONS), ("hdf5", HDF5_EXTENSIONS), ("npy", NPY_EXTENSIONS),
+                        ("raw", RAW_EXTENSIONS)):
+        if ext in known:
+            return name
+    return None
+
+
 @dataclass(frozen=True)
 class RawLayout:
     """How to interpret a raw binary file.
@@ -175,14 +184,9 @@ def detect_format(path, raw: RawLayout | None = None) -> str:
     if p.is_dir() or has_glob(text):
         return "slices"
     ext = p.suffix.lower()
-    if ext in TIFF_EXTENSIONS:
-        return "tiff"
-    if ext in HDF5_EXTENSIONS:
-        return "hdf5"
-    if ext in NPY_EXTENSIONS:
-        return "npy"
-    if ext in RAW_EXTENSIONS:
-        return "raw"
+    name = format_of_extension(ext)
+    if name:
+        return name
     raise VolumeReadError(f"{p}: unknown format {ext or '(no extension)'!r}; use a TIFF (.tif), HDF5 (.h5), "
                           ".npy or raw (.raw with --raw-shape/--raw-dtype) file, or a folder of TIFF slices")
 

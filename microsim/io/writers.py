@@ -24,7 +24,7 @@ import numpy as np
 from ..atomic import atomic_path
 from .errors import VolumeWriteError
 from .metadata import sidecar_dict, sidecar_path
-from .stack import HDF5_EXTENSIONS, NPY_EXTENSIONS, RAW_EXTENSIONS, TIFF_EXTENSIONS
+from .stack import format_of_extension
 
 
 def output_format(path) -> str:
@@ -34,14 +34,9 @@ def output_format(path) -> str:
     ext = p.suffix.lower()
     if text.endswith(("/", "\\")) or p.is_dir() or not ext:
         return "slices"
-    if ext in TIFF_EXTENSIONS:
-        return "tiff"
-    if ext in HDF5_EXTENSIONS:
-        return "hdf5"
-    if ext in NPY_EXTENSIONS:
-        return "npy"
-    if ext in RAW_EXTENSIONS:
-        return "raw"
+    name = format_of_extension(ext)
+    if name:
+        return name
     raise VolumeWriteError(f"{p}: unknown output format {ext!r}; use .tif, .h5, .npy, .raw or a folder name "
                            "(no extension) for slices")
 

@@ -184,7 +184,7 @@ class World:
 
     # -- reductions ---------------------------------------------------------
 
-    def reduce(self, slab: Slab, planes=(), scalars=()) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    def reduce(self, slab: Slab, planes=(), scalars=(), segment=None) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Global sums of per-z-plane partial sums and of per-rank floats, in one message.
 
         Each array in ``planes`` is the local array of a :mod:`kernels.fv`
@@ -195,10 +195,16 @@ class World:
         the same vector in the same order. A plane sum is therefore
         bit-identical to the single-process solver's, and every sum is the same
         on every rank.
+
+        ``segment = (start, values, out)`` travels in the same message: each
+        rank's float64 ``values`` go to ``start`` of a zeroed vector as long as
+        ``out``, the ranks' segments not overlapping, and ``out`` receives the
+        vector of all of them (exact, the same on every rank).
         """
         t0 = time.perf_counter()
         rows, k = len(planes), len(scalars)
-        width = rows * (slab.nz + 2) + self.size * k
+        tail = 0 if segment is None else len(segment[2])
+        width = rows * (slab.nz + 2) + self.size * k + tail
         if self._planes is None or self._planes[0].shape[0] != width:
             self._planes = (np.zeros(width), np.zeros(width))
         mine, total = self._planes
@@ -206,11 +212,17 @@ class World:
         for row, part in enumerate(planes):
             base = row * (slab.nz + 2)
             mine[base + slab.z0 + 1:base + slab.z1 + 1] = part[1:-1]
+        scal = slice(rows * (slab.nz + 2), width - tail)
         if k:
-            mine[rows * (slab.nz + 2):].reshape(self.size, k)[self.rank] = scalars
+            mine[scal].reshape(self.size, k)[self.rank] = scalars
+        if tail:
+            start, values, out = segment
+            mine[width - tail + start:width - tail + start + len(values)] = values
         self.comm.Allreduce(mine, total, op=self.MPI.SUM)
         sums = tuple(float(total[row * (slab.nz + 2):(row + 1) * (slab.nz + 2)].sum()) for row in range(rows))
-        extra = tuple(float(v) for v in total[rows * (slab.nz + 2):].reshape(self.size, k).sum(axis=0))
+        extra = tuple(float(v) for v in total[scal].reshape(self.size, k).sum(axis=0))
+        if tail:
+            out[:] = total[width - tail:]
         self.comm_time_s += time.perf_counter() - t0
         return sums, extra
 

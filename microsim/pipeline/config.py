@@ -76,7 +76,7 @@ KEYS: dict[str, dict[str, str]] = {
     "finite_volume": {"enabled": "solve by finite volumes (default true)",
                       "periodic_sides": "periodic instead of no-flux side faces",
                       "cell_problem": "fully periodic homogenisation cell problem",
-                      "tol": "estimated relative error of sigma_eff to reach (solver default: 1e-3)",
+                      "tol": "estimated relative error of sigma_eff to reach (solver default: 5e-4)",
                       "rtol": "relative residual to reach as well (optional)",
                       "current_tol": "inlet/outlet current mismatch to reach as well (optional)",
                       "max_iter": "iteration limit of each solve",
