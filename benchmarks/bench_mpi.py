@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_mpi.py                   # strong: 128^3; weak: 64 x 128 x 128 per rank
     python benchmarks/bench_mpi.py --edge 192        # strong scaling on 192^3 (weak: 96 x 192 x 192 per rank)
-    python benchmarks/bench_mpi.py --solver jacobi   # the Jacobi solver instead of the per-slab V-cycle
+    python benchmarks/bench_mpi.py --solver jacobi   # the Jacobi solver instead of multigrid
     python benchmarks/bench_mpi.py --slabs 1 2 4 8   # iterations against the number of slabs (64^3)
     python benchmarks/bench_mpi.py --json out.json   # also write the figures as JSON
 
@@ -19,8 +19,9 @@ rank reads its slab of a two-phase blobs volume (conducting fraction 0.5) from a
 * comm %: share of the wall time spent in halo exchanges and reductions, waiting for
   slower ranks included (largest over the ranks);
 * B/voxel/rank: peak numpy allocation of a rank (tracemalloc) over the voxels of its slab;
-* halo MB/it: bytes one rank sends per iteration (search direction, float32, two planes
-  for an interior rank);
+* halo MB/it: bytes one rank sends per iteration to its neighbours (two planes for an
+  interior rank): the search direction (float32) for Jacobi; the search direction, the
+  potential (float64) and the V-cycles' correction (float32) for multigrid;
 * speed-up (strong) or efficiency (weak) against the 1-rank, 1-thread row.
 
 The load average is printed: on a shared machine, other processes skew the figures.
@@ -88,31 +89,39 @@ def worker(path: str, direction: str, threads: int, out: str, warm: str, solver:
     if world.rank == 0:
         r = run.result.results[0]
         halo_planes = 2 if world.size > 2 else (1 if world.size == 2 else 0)
+        plane_bytes = 4 if solver == "jacobi" else 16
         Path(out).write_text(json.dumps({
             "shape": list(shape), "ranks": world.size, "threads": threads, "direction": direction, "solver": solver,
             "tau": r.tau, "iterations": r.solver.iterations, "solve_s": r.solver.time_s,
             "wall_s": max(p["wall_s"] for p in per_rank),
             "comm_share": max(c / p["wall_s"] for c, p in zip(run.comm_time_s, per_rank)),
             "bytes_per_voxel_per_rank": max(p["peak_bytes"] / p["voxels"] for p in per_rank),
-            "halo_bytes_per_iteration": halo_planes * (shape[1] + 2) * (shape[2] + 2) * 4,
+            "halo_bytes_per_iteration": halo_planes * (shape[1] + 2) * (shape[2] + 2) * plane_bytes,
         }))
 
 
 def count_worker(path: str, out: str) -> None:
-    from microsim.mpi import World, distributed_conductivity
+    from microsim.mpi import World, coarse, distributed_conductivity
     world = World()
     counts = {}
-    for solver in ("mg", "jacobi"):
+    limit = coarse.COARSE_AGGREGATES
+    # "mg" with the global coarse grid; "mg-block": without it (block Jacobi between slabs)
+    for name in ("mg", "mg-block", "jacobi"):
+        coarse.COARSE_AGGREGATES = 0 if name == "mg-block" else limit
         for direction in "xz":
-            run = distributed_conductivity(path, PHASES, 1.0, direction, solver=solver, world=world)
+            run = distributed_conductivity(path, PHASES, 1.0, direction, solver=name.split("-")[0], world=world)
             r = run.result.results[0]
-            counts[f"{solver} {direction}"] = (r.solver.iterations, r.sigma_eff_S_per_m)
+            counts[f"{name} {direction}"] = (r.solver.iterations, r.sigma_eff_S_per_m)
+    coarse.COARSE_AGGREGATES = limit
     if world.rank == 0:
         Path(out).write_text(json.dumps(counts))
 
 
 def iteration_counts(slabs, edge: int) -> None:
-    """Iterations of both solvers on ``edge``^3 blobs cut into 1, 2, 4 ... slabs (ranks may outnumber cores)."""
+    """Iterations of both solvers on ``edge``^3 blobs cut into 1, 2, 4 ... slabs (ranks may outnumber cores).
+
+    Multigrid is run with the global coarse grid ("mg") and without it ("mg-block").
+    """
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +157,8 @@ def main() -> None:
     ap.add_argument("--edge", type=int, default=128, help="edge of the strong-scaling cube (default 128)")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
     ap.add_argument("--solver", choices=("mg", "jacobi"), default="mg",
-                    help="mg (default: V-cycle per slab) or jacobi (bit-identical to one process)")
+                    help="mg (default: V-cycle per slab and a global coarse grid) or jacobi "
+                         "(bit-identical to one process)")
     ap.add_argument("--slabs", type=int, nargs="+", default=None,
                     help="instead: iteration counts of both solvers on --slab-edge^3 cut into this many slabs")
     ap.add_argument("--slab-edge", type=int, default=64, help="edge of the --slabs volume (default 64)")

@@ -149,13 +149,28 @@ def _face(f, fc, tab, a, k, j, i):
 # building the hierarchy
 
 
-@njit(parallel=True, cache=True)
-def label_faces(lab, g, w, cf, s, a, out):
-    """Level-1 face conductances along axis ``a`` from the level-0 labels.
+@njit(cache=True, inline="always")
+def _fine_face(ga, lab, x, k0, j0, i0, k1, j1, i1):
+    """Conductance of the fine face between cells 0 and 1, or with a potential ``x`` (not a
+    one-element stand-in) the current g (x_0 - x_1) through it from cell 0 to cell 1."""
+    gf = ga[lab[k0, j0, i0], lab[k1, j1, i1]]
+    if x.shape[0] > 1:
+        return gf * (x[k0, j0, i0] - x[k1, j1, i1])
+    return gf
 
-    ``cf`` are the coarsening factors, ``s`` the level-1 scale factors, ``w`` the
-    level-0 per-axis factors; ``out`` (float64, padded level-1 shape) receives
-    the faces normal to ``a`` (index 0 along ``a`` included).
+
+@njit(parallel=True, cache=True)
+def block_faces(lab, g, x, cf, fac, a, out):
+    """Sums over the fine faces between blocks of ``cf`` cells, normal to axis ``a``.
+
+    Block (k, j, i) covers fine cells ``cf * (k - 1) + 1 .. min(cf * k, n)`` per
+    axis (the last block of an axis may be thinner); ``out[k, j, i]`` (float64,
+    padded block shape) receives ``fac`` times the sum over the fine faces
+    between block (k, j, i) and its +a neighbour, index 0 along ``a`` being the
+    faces between the low ghost layer and the first block. With ``x`` a
+    one-element stand-in the sum is of the face conductances g; with ``x`` the
+    padded float64 potential (ghosts fresh) it is of the currents g (x_lo - x_hi)
+    that cross from block (k, j, i) into its +a neighbour.
     """
     n0 = lab.shape[0] - 2
     n1 = lab.shape[1] - 2
@@ -164,7 +179,6 @@ def label_faces(lab, g, w, cf, s, a, out):
     m1 = out.shape[1] - 2
     m2 = out.shape[2] - 2
     ga = g[a]
-    fac = s[a] * w[a]
     for k in prange(m0 + 2):
         for j in range(m1 + 2):
             for i in range(m2 + 2):
@@ -178,7 +192,7 @@ def label_faces(lab, g, w, cf, s, a, out):
                     acc = 0.0
                     for jj in range(_lo(cf[1], j), _hi(cf[1], j, n1) + 1):
                         for ii in range(_lo(cf[2], i), _hi(cf[2], i, n2) + 1):
-                            acc += ga[lab[kf, jj, ii], lab[kf + 1, jj, ii]]
+                            acc += _fine_face(ga, lab, x, kf, jj, ii, kf + 1, jj, ii)
                     out[k, j, i] = acc * fac
         else:
             if k < 1 or k > m0:
@@ -190,13 +204,24 @@ def label_faces(lab, g, w, cf, s, a, out):
                         jf = min(cf[1] * j, n1)
                         for kk in range(_lo(cf[0], k), _hi(cf[0], k, n0) + 1):
                             for ii in range(_lo(cf[2], i), _hi(cf[2], i, n2) + 1):
-                                acc += ga[lab[kk, jf, ii], lab[kk, jf + 1, ii]]
+                                acc += _fine_face(ga, lab, x, kk, jf, ii, kk, jf + 1, ii)
                     else:
                         if_ = min(cf[2] * i, n2)
                         for kk in range(_lo(cf[0], k), _hi(cf[0], k, n0) + 1):
                             for jj in range(_lo(cf[1], j), _hi(cf[1], j, n1) + 1):
-                                acc += ga[lab[kk, jj, if_], lab[kk, jj, if_ + 1]]
+                                acc += _fine_face(ga, lab, x, kk, jj, if_, kk, jj, if_ + 1)
                     out[k, j, i] = acc * fac
+
+
+@njit(cache=True)
+def label_faces(lab, g, w, cf, s, a, out):
+    """Level-1 face conductances along axis ``a`` from the level-0 labels.
+
+    ``cf`` are the coarsening factors, ``s`` the level-1 scale factors, ``w`` the
+    level-0 per-axis factors; ``out`` (float64, padded level-1 shape) receives
+    the faces normal to ``a`` (index 0 along ``a`` included).
+    """
+    block_faces(lab, g, np.zeros((1, 1, 1)), cf, s[a] * w[a], a, out)
 
 
 @njit(cache=True)

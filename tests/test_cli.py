@@ -80,3 +80,23 @@ def test_not_converged_exits_3(tmp_path, phases_file):
                "--quiet")
     assert proc.returncode == 3
     assert "did not converge" in proc.stderr
+
+
+def test_conductivity_uses_the_phase_table_stored_in_hdf5(tmp_path, phases_file):
+    labels = np.zeros((12, 10, 8), np.uint8)
+    labels[:, 2:8, 2:6] = 1
+    tifffile.imwrite(tmp_path / "v.tif", labels)
+    proc = run("convert", str(tmp_path / "v.tif"), str(tmp_path / "v.h5"), "--phases", str(phases_file),
+               "--voxel-size", "0.5", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "r.json"
+    proc = run("conductivity", str(tmp_path / "v.h5"), "--direction", "z", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())["results"][0]
+    # straight channels of SE along z: sigma_eff = eps * 0.2 S/m exactly
+    assert res["sigma_eff_S_per_m"] == pytest.approx(0.2 * 24 / 80, rel=1e-6)
+    # a TIFF stores no table: one line naming the fix, exit code 2, no output
+    out2 = tmp_path / "r2.json"
+    proc = run("conductivity", str(tmp_path / "v.tif"), "--out", str(out2), "--quiet")
+    assert proc.returncode == 2 and "--phases" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out2.exists()

@@ -16,7 +16,8 @@ def register(sub) -> None:
                        description="Solve steady conduction through a labelled volume and report sigma_eff, "
                                    "tau and the MacMullin number per carrier and direction.")
     p.add_argument("volume", help="labelled volume: TIFF, folder or glob of TIFF slices, HDF5, .npy or raw file")
-    p.add_argument("--phases", required=True, help="phase table (TOML) mapping labels to conductivities")
+    p.add_argument("--phases", default=None, help="phase table (TOML) mapping labels to conductivities "
+                                                  "(default: the table stored in an HDF5 file written by microsim)")
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
                    help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--direction", default="all", help="x, y, z, all, or a comma list (default all)")

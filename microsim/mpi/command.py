@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..commands._common import apply_threads, results_table, stack_options
 from ..jsonio import write_json
+from ..io.stack import describe
 from ..phases import phase_table
 from ..progress import Progress
 from .conductivity import distributed_conductivity
@@ -34,7 +35,12 @@ def run_distributed(args) -> int:
                                                  (os.cpu_count() or 1) // world.ranks_on_node())))
             apply_threads(args)
             options = stack_options(args)
-            table = phase_table(args.phases)
+            if args.phases:
+                table = phase_table(args.phases)
+            else:  # the table stored in the file (an HDF5 file written by microsim)
+                table = describe(args.volume, dataset=options.get("dataset"), raw=options.get("raw")).phases
+                if table is None:
+                    raise ValueError(f"{args.volume}: the file stores no phase table; give one (--phases TABLE.toml)")
             for path in (args.out, args.fields):
                 if path:
                     _check_output_folder(path)

@@ -79,10 +79,11 @@ def distributed_conductivity(path, phases=None, voxel_size_um=None, direction: s
     solver : 'mg' or 'jacobi'
         'jacobi': the iterates are those of ``conductivity(..., solver='jacobi')``,
         bit for bit, on any number of ranks. 'mg' (default): conjugate gradients
-        preconditioned by a multigrid V-cycle on each rank's slab (block Jacobi
-        between slabs, see :func:`microsim.mpi.solver.slab_multigrid`); on one
-        rank it is the single-process default solver, on more its iteration
-        count grows with the number of slabs.
+        preconditioned by a multigrid V-cycle on each rank's slab and a global
+        coarse grid that couples the slabs (see
+        :func:`microsim.mpi.solver.slab_coarse_grid`); on one rank it is the
+        single-process default solver, on more its iteration count stays close
+        to that solver's.
     fields : str or Path, optional
         HDF5 file for the potential (V) and the current density (A/m^2) of every
         solve, each rank writing its own planes (see :mod:`microsim.mpi.fields`).
