@@ -156,6 +156,13 @@ def announce_input(args, progress):
     return progress
 
 
+def add_phases_arg(p) -> None:
+    """``--phases TABLE.toml``, optional where the input file stores its table."""
+    p.add_argument("--phases", default=None,
+                   help="phase table (TOML) mapping labels to phases and conductivities "
+                        "(default: the table stored in an HDF5 file written by microsim)")
+
+
 def read_input(args, phases):
     """The labelled Volume named by ``args.volume`` in any supported format.
 

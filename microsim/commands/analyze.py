@@ -11,7 +11,8 @@ from ..analysis.interfaces import SMOOTHING
 from ..analysis.psd import METHODS
 from ..jsonio import write_json
 from ..progress import Progress
-from ._common import add_input_args, add_quiet, add_threads, apply_threads, fmt, read_input, voxel_size_arg
+from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, fmt, read_input,
+                      voxel_size_arg)
 
 
 def _sizes(text: str):
@@ -40,7 +41,7 @@ def register(sub) -> None:
                                    "electrochemically active material, interface areas, Bruggeman estimates, the "
                                    "representative volume of the phase fractions and particle-size distributions.")
     p.add_argument("volume", help="labelled volume: TIFF, folder or glob of TIFF slices, HDF5, .npy or raw file")
-    p.add_argument("--phases", required=True, help="phase table (TOML) mapping labels to phases and conductivities")
+    add_phases_arg(p)
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
                    help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--out", default=None, help="write all results as JSON here")

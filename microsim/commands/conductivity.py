@@ -8,7 +8,8 @@ import sys
 from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memory_bytes, conductivity
 from ..jsonio import write_json
 from ..progress import Progress
-from ._common import add_input_args, add_quiet, add_threads, apply_threads, read_input, results_table, voxel_size_arg
+from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, read_input,
+                      results_table, voxel_size_arg)
 
 
 def register(sub) -> None:
@@ -16,8 +17,7 @@ def register(sub) -> None:
                        description="Solve steady conduction through a labelled volume and report sigma_eff, "
                                    "tau and the MacMullin number per carrier and direction.")
     p.add_argument("volume", help="labelled volume: TIFF, folder or glob of TIFF slices, HDF5, .npy or raw file")
-    p.add_argument("--phases", default=None, help="phase table (TOML) mapping labels to conductivities "
-                                                  "(default: the table stored in an HDF5 file written by microsim)")
+    add_phases_arg(p)
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
                    help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--direction", default="all", help="x, y, z, all, or a comma list (default all)")

@@ -8,7 +8,8 @@ from ..conductivity import conductivity
 from ..jsonio import write_json
 from ..progress import Progress
 from ..randomwalk import AXIS_NAMES, BOUNDARIES, check_parameters, plot_msd, random_walk
-from ._common import add_input_args, add_quiet, add_threads, apply_threads, fmt, read_input, voxel_size_arg
+from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, fmt, read_input,
+                      voxel_size_arg)
 
 
 def _positive_fraction(text: str) -> float:
@@ -35,7 +36,7 @@ def register(sub) -> None:
                                    "face conductances. Reports D_eff per axis, tau_rw = D0/D_eff, sigma_eff and the "
                                    "TauFactor tau with standard errors, and the MSD curves.")
     p.add_argument("volume", help="labelled volume: TIFF, folder or glob of TIFF slices, HDF5, .npy or raw file")
-    p.add_argument("--phases", required=True, help="phase table (TOML) mapping labels to conductivities")
+    add_phases_arg(p)
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
                    help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--carrier", default="ionic", choices=("ionic", "electronic"))
