@@ -181,6 +181,19 @@ class Discretisation:
     cell_problem: bool
 
 
+def fill_compact_labels(lab: np.ndarray, labels: np.ndarray, keep: np.ndarray, to_index: np.ndarray,
+                        ins: int) -> None:
+    """Interior of the padded ``lab``: the compact index of each kept voxel, ``ins`` elsewhere.
+
+    Runs a few planes at a time: indexing with the whole label array would make an
+    8-byte copy of it.
+    """
+    step = max(1, (1 << 20) // max(labels[0].size, 1))
+    for k in range(0, labels.shape[0], step):
+        end = min(k + step, labels.shape[0])
+        lab[1 + k:1 + end, 1:-1, 1:-1] = np.where(keep[k:end], to_index[labels[k:end]], np.uint8(ins))
+
+
 def _compact_indices(labels: np.ndarray, lut: np.ndarray):
     """Map label values to compact indices 0..L-1 for conducting labels; L = insulating, L+1 = Dirichlet."""
     present = np.flatnonzero(label_counts(labels))
@@ -209,11 +222,7 @@ def discretise(labels: np.ndarray, lut: np.ndarray, voxel_size_um, axis: int, ke
     g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64), -1 if cell_problem else dirichlet)
     lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
     inner = (slice(1, -1),) * 3
-    # a few planes at a time: indexing with the whole label array would make an 8-byte copy of it
-    step = max(1, (1 << 20) // max(labels[0].size, 1))
-    for k in range(0, labels.shape[0], step):
-        end = min(k + step, labels.shape[0])
-        lab[1 + k:1 + end, 1:-1, 1:-1] = np.where(keep[k:end], to_index[labels[k:end]], np.uint8(ins))
+    fill_compact_labels(lab, labels, keep, to_index, ins)
     periodic = np.zeros(3, dtype=np.bool_)
     for a in range(3):
         if a == axis:
@@ -738,6 +747,29 @@ def _conducting_names(phases: PhaseTable, carrier: str, labels: np.ndarray) -> t
     return tuple(p.name for p in phases.conducting(carrier) if p.label in present)
 
 
+def solved_numbers(info: SolverInfo, power: float, sigma_scale: float, size_um, axis: int, eps_sigma_ref: float,
+                   eps_sigma_ref_percolating: float, sigma_ref: float) -> dict:
+    """sigma_eff (S/m), tau, tau_percolating, the MacMullin number and the message of one solve.
+
+    ``power`` is the dissipation of the solved potential for 1 V in units of
+    ``sigma_scale`` (S/m) um; ``eps_sigma_ref`` is eps * sigma_ref of the whole
+    conducting phase and ``eps_sigma_ref_percolating`` the same for its percolating
+    part. A solve that did not converge gives NaN values and a message, never numbers.
+    """
+    length = size_um[axis]
+    area = size_um[0] * size_um[1] * size_um[2] / length
+    sigma_eff = power * sigma_scale * length / area
+    if info.converged:
+        return dict(sigma_eff_S_per_m=sigma_eff, tau=eps_sigma_ref / sigma_eff,
+                    tau_percolating=eps_sigma_ref_percolating / sigma_eff, macmullin=sigma_ref / sigma_eff,
+                    message="converged")
+    msg = (f"not converged after {info.iterations} iterations (relative residual {info.relative_residual:.2e}, "
+           f"current mismatch {info.current_mismatch:.2e}, estimated error {info.error_estimate:.1e}); "
+           "raise max_iter or loosen tol/rtol/current_tol")
+    return dict(sigma_eff_S_per_m=math.nan, tau=math.nan, tau_percolating=math.nan, macmullin=math.nan,
+                message=msg)
+
+
 def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_sides: bool = False,
                     cell_problem: bool = False, tol: float | None = None, rtol: float | None = None,
                     current_tol: float | None = None, max_iter: int = 20000, return_fields: bool = False,
@@ -784,22 +816,10 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
     del keep, perc
     x, info, power = solve_potential(d, rtol=rtol, current_tol=current_tol, max_iter=max_iter, progress=progress,
                                      solver=solver, tol=tol)
-    size = volume.size_um
-    length = size[axis]
-    area = size[0] * size[1] * size[2] / length
-    sigma_eff = power * d.sigma_scale * length / area
+    numbers = solved_numbers(info, power, d.sigma_scale, volume.size_um, axis, eps * sigma_ref,
+                             eps_perc * sigma_ref_perc, sigma_ref)
     i_in, i_out = _currents(d, x)
     to_amp = d.sigma_scale * 1e-6  # g is in (S/m) um; 1 V applied
-    if info.converged:
-        tau = eps * sigma_ref / sigma_eff
-        tau_p = eps_perc * sigma_ref_perc / sigma_eff
-        nm = sigma_ref / sigma_eff
-        msg = "converged"
-    else:
-        sigma_eff = tau = tau_p = nm = math.nan
-        msg = (f"not converged after {info.iterations} iterations (relative residual {info.relative_residual:.2e}, "
-               f"current mismatch {info.current_mismatch:.2e}, estimated error {info.error_estimate:.1e}); "
-               "raise max_iter or loosen tol/rtol/current_tol")
     pot = jd = None
     if return_fields:
         inner = (slice(1, -1),) * 3
@@ -810,9 +830,8 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
         face_area = np.array([spacing[1] * spacing[2], spacing[0] * spacing[2], spacing[0] * spacing[1]])
         fv.current_density(d.lab, d.g, x, face_area, jd)
         jd *= d.sigma_scale * 1e6  # (S/m) V / um -> A/m^2
-    return DirectionResult(sigma_eff_S_per_m=sigma_eff, tau=tau, tau_percolating=tau_p, macmullin=nm,
-                           current_in_A=i_in * to_amp, current_out_A=i_out * to_amp, percolates=True,
-                           message=msg, solver=info, potential=pot, current_density_A_per_m2=jd, **common)
+    return DirectionResult(**numbers, current_in_A=i_in * to_amp, current_out_A=i_out * to_amp, percolates=True,
+                           solver=info, potential=pot, current_density_A_per_m2=jd, **common)
 
 
 def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier: str = "ionic", *,

@@ -11,9 +11,10 @@ import numpy as np
 
 from kernels import fv
 
-from ..conductivity import BRUGGEMAN_ALPHA, ConductivityResult, DirectionResult, _Accuracy, check_solver
+from ..conductivity import (BRUGGEMAN_ALPHA, ConductivityResult, DirectionResult, _Accuracy, check_solver,
+                            solved_numbers)
 from ..phases import CARRIERS, check_carrier
-from ..volume import axis_index, directions
+from ..volume import axis_index, directions, label_counts, lookup
 from .fields import FieldsFile
 from .percolation import slab_percolation
 from .slabs import read_slab
@@ -124,7 +125,7 @@ def distributed_conductivity(path, phases=None, voxel_size_um=None, direction: s
                                         stride=stride, downsample=downsample, dataset=dataset, raw=raw,
                                         slice_thickness_um=slice_thickness_um)
         labels = volume.labels
-        local_counts = np.bincount(labels.ravel(), minlength=256)
+        local_counts = label_counts(labels)
     counts = world.counts(local_counts)
     present = np.flatnonzero(counts)
     periodic_sides = periodic_sides or cell_problem
@@ -158,7 +159,7 @@ def _solve_direction(world, slab, labels, lut, present, voxel_size_um, size, car
                      sigma_ref, periodic_sides, cell_problem, tol, rtol, current_tol, max_iter, solver, out,
                      progress):
     axis = axis_index(direction)
-    conducting = (lut > 0)[labels]
+    conducting = lookup(lut > 0, labels)
     perc = slab_percolation(world, slab, conducting, direction, periodic_sides=periodic_sides,
                             periodic_direction=cell_problem)
     del conducting
@@ -177,7 +178,7 @@ def _solve_direction(world, slab, labels, lut, present, voxel_size_um, size, car
                                current_in_A=0.0, current_out_A=0.0, percolates=False, message=msg, solver=None,
                                **common)
     keep = perc.percolating
-    kept = world.counts(np.bincount(labels[keep], minlength=256))
+    kept = world.counts(label_counts(labels[keep]))
     n_perc = int(kept.sum())
     sigma_ref_perc = float((kept * lut).sum() / n_perc)
     d = slab_discretisation(world, slab, labels, keep, lut, present, voxel_size_um, axis, periodic_sides,
@@ -186,24 +187,12 @@ def _solve_direction(world, slab, labels, lut, present, voxel_size_um, size, car
     op = SlabOperator(world, slab, d)
     x, info, power = solve_slab_potential(op, tol=tol, rtol=rtol, current_tol=current_tol, max_iter=max_iter,
                                           progress=progress, solver=solver)
-    length = size[axis]
-    area = size[0] * size[1] * size[2] / length
-    sigma_eff = power * d.sigma_scale * length / area
+    numbers = solved_numbers(info, power, d.sigma_scale, size, axis, eps * sigma_ref, eps_perc * sigma_ref_perc,
+                             sigma_ref)
     i_in, i_out = op.currents(x)
     to_amp = d.sigma_scale * 1e-6
-    if info.converged:
-        tau = eps * sigma_ref / sigma_eff
-        tau_p = eps_perc * sigma_ref_perc / sigma_eff
-        nm = sigma_ref / sigma_eff
-        msg = "converged"
-    else:
-        sigma_eff = tau = tau_p = nm = math.nan
-        msg = (f"not converged after {info.iterations} iterations (relative residual {info.relative_residual:.2e}, "
-               f"current mismatch {info.current_mismatch:.2e}, estimated error {info.error_estimate:.1e}); "
-               "raise max_iter or loosen tol/rtol/current_tol")
-    result = DirectionResult(sigma_eff_S_per_m=sigma_eff, tau=tau, tau_percolating=tau_p, macmullin=nm,
-                             current_in_A=i_in * to_amp, current_out_A=i_out * to_amp, percolates=True,
-                             message=msg, solver=info, **common)
+    result = DirectionResult(**numbers, current_in_A=i_in * to_amp, current_out_A=i_out * to_amp, percolates=True,
+                             solver=info, **common)
     if out is not None:
         _write_fields(world, slab, out, group, d, x, voxel_size_um, result)
     return result

@@ -27,7 +27,7 @@ import numpy as np
 from kernels.label import merge_with_offsets
 
 from ..percolation import PercolationResult, label_clusters
-from ..volume import axis_index
+from ..volume import axis_index, label_counts, lookup
 from .world import Slab, World
 
 
@@ -130,10 +130,10 @@ def slab_percolation(world: World, slab: Slab, mask: np.ndarray, direction: str,
         dead = np.zeros(n + 1, dtype=bool)
         keep[boundary] = keep_b
         dead[boundary] = dead_b
-        size_of = np.bincount(lab.ravel(), minlength=n + 1)
+        size_of = label_counts(lab, n + 1)
         local_counts = np.array([mask.size, int(size_of[1:].sum()), int(size_of[keep].sum()),
                                  int(size_of[dead].sum()), n - len(boundary)], dtype=np.int64)
-        percolating = keep[lab]
+        percolating = lookup(keep, lab)
     total, phase, n_perc, n_dead, interior_clusters = world.counts(local_counts)
     denom = max(int(phase), 1)
     return PercolationResult(

@@ -35,7 +35,7 @@ from kernels import fv
 from kernels import multigrid as mg
 
 from ..conductivity import (STAGNATION_ITERATIONS, Discretisation, SolverInfo, _Accuracy, _compact_indices,
-                            _Multigrid, check_solver)
+                            _Multigrid, check_solver, fill_compact_labels)
 from . import coarse as coarse_module
 from .coarse import CoarseGrid
 from .world import Slab, World
@@ -61,7 +61,7 @@ def slab_discretisation(world: World, slab: Slab, labels: np.ndarray, keep: np.n
         g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64),
                                   -1 if cell_problem else dirichlet)
         lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
-        lab[1:-1, 1:-1, 1:-1] = np.where(keep, to_index[labels], np.uint8(ins))
+        fill_compact_labels(lab, labels, keep, to_index, ins)
         periodic = np.array([cell_problem if a == axis else periodic_sides for a in range(3)], dtype=np.bool_)
         for a in (1, 2):  # the side ghosts of the slab's own planes, as discretise() sets them
             lo = [slice(1, -1)] * 3
