@@ -10,7 +10,7 @@ Usage::
 
 Each case runs ``mpiexec -n R python benchmarks/bench_mpi.py --worker ...``: every
 rank reads its slab of a two-phase blobs volume (conducting fraction 0.5) from a
-.npy file and solves one direction with the default tolerance (tol = 1e-3). Rows:
+.npy file and solves one direction with the default tolerance (tol = 5e-4). Rows:
 
 * ranks x threads: MPI ranks and numba threads per rank (the machine's cores are shared);
 * seconds: wall time of the whole call (slab read, percolation, set-up, solve), rank 0;
@@ -127,7 +127,7 @@ def iteration_counts(slabs, edge: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cube.npy"
         np.save(path, blobs((edge, edge, edge)))
-        print(f"iterations on {edge}^3 blobs, tol 1e-3, against the number of slabs (ranks)")
+        print(f"iterations on {edge}^3 blobs, default tolerance, against the number of slabs (ranks)")
         for n in slabs:
             out = Path(tmp) / f"count{n}.json"
             cmd = [mpiexec(), "-n", str(n), sys.executable, __file__, "--count-worker", str(path), str(out)]

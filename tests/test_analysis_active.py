@@ -88,3 +88,20 @@ def test_face_parsing_and_role_errors():
         active_material(v)
     with pytest.raises(ValueError, match="both active material and electrolyte"):
         active_material(_volume(lab), active="SE", electrolyte="SE")
+
+
+def test_size_distribution_defaults_to_the_phases_named_active():
+    from microsim.analysis import analyze_volume
+    z, y, x = np.mgrid[:24, :24, :24]
+    labels = np.zeros((24, 24, 24), np.uint8)                  # 0: electrolyte
+    for c in ((6, 6, 6), (17, 17, 17)):
+        labels[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= 16] = 1   # spheres of radius 4
+    labels[:, 11:13, :] = np.where(labels[:, 11:13, :] == 0, 2, labels[:, 11:13, :])  # a carbon sheet
+    phases = {"SE": {"label": 0, "sigma_ionic_S_per_m": 1.0}, "CAM": {"label": 1},
+              "C": {"label": 2, "sigma_electronic_S_per_m": 1.0}}
+    vol = Volume(labels, phases)
+    # no material in the table says which phase is active: naming it must be enough
+    res = analyze_volume(vol, active="CAM", electrolyte="SE", electronic="C", rev_sizes=[12])
+    assert [s.phase for s in res.psd] == ["CAM"] and "psd" not in res.skipped
+    res = analyze_volume(vol, rev_sizes=[12])
+    assert len(res.psd) == 0 and "active-material" in res.skipped["psd"]

@@ -9,7 +9,7 @@ import numpy as np
 from ..conductivity import BRUGGEMAN_ALPHA
 from ..phases import CARRIERS
 from ..progress import Progress
-from ..volume import Volume
+from ..volume import Volume, label_counts
 from .active import ActiveMaterialResult, active_material, default_roles, parse_face
 from .bruggeman import tau_bruggeman
 from .clusters import ClusterPercolation, phase_percolation
@@ -73,7 +73,8 @@ def analyze_volume(volume: Volume, unions: Iterable[str] = (), directions: str =
     smoothing : str
         See :func:`~microsim.analysis.interfaces.interface_areas`.
     psd_phases : phase selections, optional
-        Phases for the size distribution (default: the active-material phases).
+        Phases for the size distribution (default: ``active`` if given, else the phases
+        whose material the table marks as active).
     psd_method, psd_bins
         See :func:`~microsim.analysis.psd.particle_size_distribution`.
     rev_sizes, rev_samples, rev_eps_tol, seed
@@ -93,7 +94,7 @@ def analyze_volume(volume: Volume, unions: Iterable[str] = (), directions: str =
     parse_face(separator_face)
     parse_face(collector_face)
     skipped = {}
-    counts = np.bincount(volume.labels.ravel(), minlength=256)
+    counts = label_counts(volume.labels)
     present = [p for p in volume.phases if counts[p.label] > 0]
     selections = [(p.name,) for p in present]
     networks = {}
@@ -134,7 +135,8 @@ def analyze_volume(volume: Volume, unions: Iterable[str] = (), directions: str =
     rev = representative_volume(volume, rev_sizes, rev_samples, eps_tol=rev_eps_tol, seed=seed)
     psd = []
     if psd_phases is None:
-        psd_phases = default_roles(volume)["active"]
+        # the phases named active for the active-material analysis, else those the table marks active
+        psd_phases = [active] if active is not None else default_roles(volume)["active"]
         if not psd_phases:
             skipped["psd"] = "no active-material phase in the phase table; choose phases for the size distribution"
     for spec in ([psd_phases] if isinstance(psd_phases, str) else psd_phases):
