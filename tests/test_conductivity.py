@@ -275,6 +275,16 @@ def test_both_carriers_in_one_call():
     assert res.get("ionic", "x").conducting_phases == ("SE",)
     assert res.get("electronic", "x").conducting_phases == ("CAM",)
     assert res.to_dict()["results"][1]["carrier"] == "electronic"
+    # each solve used its own column of the phase table: the same numbers as one carrier at a
+    # time, and as the single-phase structure with that phase's conductivity
+    for carrier, name, sigma in (("ionic", "SE", 0.1), ("electronic", "CAM", 10.0)):
+        alone = conductivity(Volume(labels, phases), "x", carrier).results[0]
+        assert res.get(carrier, "x").sigma_eff_S_per_m == pytest.approx(alone.sigma_eff_S_per_m, rel=1e-12)
+        unit = conductivity(Volume(labels, {"a": {"label": 0, "sigma_ionic_S_per_m": 1.0 if name == "SE" else 0.0},
+                                            "b": {"label": 1, "sigma_ionic_S_per_m": 1.0 if name == "CAM" else 0.0}}),
+                            "x").results[0]
+        assert res.get(carrier, "x").sigma_eff_S_per_m == pytest.approx(sigma * unit.sigma_eff_S_per_m, rel=2e-3)
+        assert res.get(carrier, "x").tau == pytest.approx(unit.tau, rel=2e-3)
 
 
 def test_tau_independent_of_conductivity_scale():

@@ -18,10 +18,20 @@ def _box_for(radii, fraction):
     return (edge, edge, edge)
 
 
+def _packed_fraction(p, radii, box):
+    """Solid fraction of packing ``p`` computed from what it returned, after checking that it
+    kept every requested particle at its size, inside the requested box."""
+    assert np.array_equal(p.radii_um, radii) and len(p.centres_um) == len(radii)
+    assert np.allclose(p.box_um, box, rtol=1e-12)
+    assert np.all(p.centres_um >= 0) and np.all(p.centres_um <= np.asarray(box))
+    return 4.0 / 3.0 * math.pi * np.sum(radii**3) / np.prod(box)
+
+
 def test_monodisperse_packing_reaches_60_percent_without_overlap():
     r = np.full(1500, 0.5)
-    p = pack(r, _box_for(r, 0.60), tolerance=0.01, seed=3)
-    assert p.fraction >= 0.60
+    box = _box_for(r, 0.60)
+    p = pack(r, box, tolerance=0.01, seed=3)
+    assert _packed_fraction(p, r, box) >= 0.60 - 1e-12
     rel = overlaps(p.centres_um, r, p.box_um)
     # The k-d tree check is independent of the packer's cell lists.
     assert rel[:, 2].max() < 0.01
@@ -35,8 +45,9 @@ def test_monodisperse_packing_reaches_60_percent_without_overlap():
 def test_polydisperse_lognormal_packing_reaches_65_percent():
     size = SizeDistribution(d50_um=2.0, gsd=1.5, basis="number")
     r = sample_diameters(size, np.random.default_rng(0), 1500) / 2.0
-    p = pack(r, _box_for(r, 0.65), tolerance=0.01, seed=1)
-    assert p.fraction >= 0.65
+    box = _box_for(r, 0.65)
+    p = pack(r, box, tolerance=0.01, seed=1)
+    assert _packed_fraction(p, r, box) >= 0.65 - 1e-12
     assert overlaps(p.centres_um, r, p.box_um)[:, 2].max() < 0.01
 
 
@@ -76,8 +87,9 @@ def test_spheroid_packing_has_no_overlaps(orientation):
     rot = orientations(shape, rng, r.size)
     plist = ParticleList(np.zeros((r.size, 3)), r, np.ones(r.size), axes, rot)
     q = plist.shape_matrices()
-    p = pack(r, _box_for(r, 0.55), shape_q=q, tolerance=0.01, seed=7)
-    assert p.fraction >= 0.55
+    box = _box_for(r, 0.55)
+    p = pack(r, box, shape_q=q, tolerance=0.01, seed=7)
+    assert _packed_fraction(p, r, box) >= 0.55 - 1e-12
     rel = overlaps(p.centres_um, r, p.box_um, shape_q=q)
     assert rel[:, 2].max() < 0.01
     if orientation == "z":
@@ -96,8 +108,7 @@ def test_compaction_packs_to_the_final_box_without_overlap():
     r = np.full(800, 0.5)
     box = _box_for(r, 0.58)
     pressed = pack(r, box, tolerance=0.01, seed=4, compaction=0.4, compaction_axis=0)
-    assert pressed.box_um == pytest.approx(box)
-    assert pressed.fraction == pytest.approx(0.58)
+    assert _packed_fraction(pressed, r, box) == pytest.approx(0.58)
     assert overlaps(pressed.centres_um, r, pressed.box_um)[:, 2].max() < 0.01
 
 
@@ -166,8 +177,13 @@ def test_ellipsoid_rasterises_to_its_volume():
     inside = placement.rasterise(e, (64, 64, 64), vs)
     exact = 4.0 / 3.0 * math.pi * 6.0 / 0.25**3
     assert abs(inside.sum() - exact) / exact < 0.01
-    # Voxel by voxel against a direct numpy evaluation of x^T Q^-1 x <= 1 at the voxel centres.
+    # Voxel by voxel against the definition: semi-axis k (length axes[k]) lies along column k
+    # of the rotation, so a voxel centre g is inside when sum_k ((g . R[:, k]) / a_k)^2 < 1.
     g = (np.indices((64, 64, 64)).reshape(3, -1).T + 0.5) * 0.25 - 8.0
-    qinv = e.shape_matrices(inverse=True)[0]
-    direct = (np.einsum("ni,ij,nj->n", g, qinv, g) < 1.0).reshape(64, 64, 64)
+    direct = ((((g @ rot[0]) / axes[0]) ** 2).sum(axis=1) < 1.0).reshape(64, 64, 64)
     assert np.array_equal(inside, direct)
+    # and the orientation: 2.6 um from the centre along the long axis (3 um) is inside, along
+    # the middle axis (2 um) outside
+    long_axis, middle_axis = rot[0][:, 0], rot[0][:, 1]
+    assert inside[tuple(((8.0 + 2.6 * long_axis) / 0.25).astype(int))]
+    assert not inside[tuple(((8.0 + 2.6 * middle_axis) / 0.25).astype(int))]

@@ -250,6 +250,7 @@ def test_multigrid_on_ranks_gives_sigma_eff_within_the_tolerance(solved, name, r
     # A relative residual of 1e-8 leaves sigma_eff within far less than 1e-6 of the converged
     # value; the default tol = 1e-3 is a bound on the relative error of sigma_eff.
     bound = 1e-3 if name == "random-default-tol" else 1e-6
+    assert len(got["results"]) == len(exact[name]["results"])
     for e, b in zip(exact[name]["results"], got["results"]):
         assert (e["carrier"], e["direction"]) == (b["carrier"], b["direction"])
         assert b["converged"] and b["percolates"] == e["percolates"]
@@ -504,6 +505,7 @@ def test_command_line_under_mpiexec_writes_results_and_fields(tmp_path):
     with one_thread():
         ref = conductivity(Volume(labels, PHASES3, (0.5, 0.4, 0.3)), "all", "both", return_fields=True,
                            solver="jacobi", rtol=1e-9, current_tol=1e-6)
+    assert len(data["results"]) == len(ref.results)
     with h5py.File(tmp_path / "f.h5", "r") as f:
         assert f.attrs["voxel_size_um"].tolist() == [0.5, 0.4, 0.3]
         for r, d in zip(ref, data["results"]):

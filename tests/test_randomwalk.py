@@ -227,14 +227,16 @@ def test_cli(tmp_path, capsys):
     phases = tmp_path / "p.toml"
     phases.write_text('[phases.pore]\nlabel = 0\n\n[phases.SE]\nlabel = 1\nsigma_ionic_S_per_m = 0.2\n')
     out, png = tmp_path / "rw.json", tmp_path / "rw.png"
-    proc = run_cli(str(vol), "--phases", str(phases), "--walkers", "512", "--steps", "512", "--voxel-size",
+    proc = run_cli(str(vol), "--phases", str(phases), "--walkers", "4096", "--steps", "512", "--voxel-size",
                    "0.5,0.4,0.4", "--out", str(out), "--plot", str(png), "--compare-fv")
     assert proc.returncode == 0, proc.stderr
     assert "random walk [" in proc.stderr and "tau_rw" in proc.stdout
     data = json.loads(out.read_text())
     assert data["axes"]["z"]["percolates"] is True and data["axes"]["x"]["percolates"] is False
     assert data["axes"]["x"]["tau"] == "inf"
-    assert abs(data["axes"]["z"]["tau_rw"] - 1) < 5 * data["axes"]["z"]["tau_rw_se"]
+    # straight channels: tau_rw = 1 within the error bar, and the error bar itself is small
+    assert data["axes"]["z"]["tau_rw_se"] < 0.05
+    assert abs(data["axes"]["z"]["tau_rw"] - 1) < 4 * data["axes"]["z"]["tau_rw_se"]
     assert data["finite_volume"]["results"][0]["cell_problem"] is True
     assert png.stat().st_size > 1000
     # the rest in-process: same entry point, less start-up time

@@ -124,6 +124,14 @@ def test_removed_island_takes_the_majority_of_its_neighbours():
     c[2, 2, 4] = 1  # one voxel of class 1: 4 neighbours of class 0... and 1 of class 2, one of class 0 behind
     out, n, _ = remove_islands(c, 2)
     assert n == 1 and out[2, 2, 4] == 0
+    # and when the larger label is the majority and not the first neighbour looked at (-x is 0,
+    # the other five are 2), it is the majority that wins
+    c = np.zeros((5, 5, 9), np.uint8)
+    c[:, :, 5:] = 2
+    c[1:4, 1:4, 4] = 2
+    c[2, 2, 4] = 1
+    out, n, _ = remove_islands(c, 2)
+    assert n == 1 and out[2, 2, 4] == 2
 
 
 def test_labels_and_names_from_a_phase_table(truth):
