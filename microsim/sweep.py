@@ -352,9 +352,18 @@ def _remove_partials(out: Path) -> None:
 def _start(ctx, case: Case, spec: SweepSpec, out: Path, threads: int):
     p = ctx.Process(target=_worker, args=(case, str(spec.base_dir), str(out), spec.name, threads),
                     name=f"microsim-case-{case.id}", daemon=False)
-    # The child inherits SIGINT ignored while it starts up, so a Ctrl-C during its import
-    # cannot kill it half-way: stopping cases is the parent's job (SIGTERM).
+    # SIGINT is blocked while the child is started: the child inherits the blocked signal, so a
+    # Ctrl-C during its import cannot kill it half-way (stopping cases is the parent's job,
+    # with SIGTERM), and the parent receives the Ctrl-C as soon as the start is over instead of
+    # losing it, as ignoring the signal for that moment would.
     main = threading.current_thread() is threading.main_thread()
+    if main and hasattr(signal, "pthread_sigmask"):
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            p.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return p
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         p.start()
