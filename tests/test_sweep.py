@@ -170,7 +170,10 @@ def test_ctrl_c_on_a_parallel_sweep_then_resume(tmp_path):
                           f'[grid]\n"source.crop" = {crops}\n')
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "microsim", "sweep", str(sweep_file), "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # A shell starts background jobs with SIGINT ignored, and the ignored disposition is
+    # inherited: give the sweep the default one, as in a terminal's foreground.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if (out / "cases").is_dir() and finished(out):
