@@ -23,19 +23,14 @@ conductivities, explicit keys override them)::
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
-
 from .materials import get_material
+from .tomlio import read_toml
 
 CARRIERS = ("ionic", "electronic")
 
@@ -229,14 +224,7 @@ class PhaseTable:
     @classmethod
     def from_toml(cls, path: str | Path) -> "PhaseTable":
         """Read a phase table from a TOML file with a ``[phases.NAME]`` table per phase."""
-        path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
-        except FileNotFoundError:
-            raise PhaseTableError(f"{path}: phase table file not found; check the path") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PhaseTableError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+        doc = read_toml(path, "phase table", PhaseTableError)
         return cls.from_mapping(doc, source=str(path))
 
     @classmethod

@@ -50,17 +50,12 @@ TOML layout (every key of a table is optional unless marked)::
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
-
 from ..materials import get_material
+from ..tomlio import read_toml
 from ..volume import check_voxel_size
 
 AXIS_NAMES = ("z", "y", "x")
@@ -532,13 +527,7 @@ def load_recipe(path: str | Path) -> Recipe:
     'NMC811'
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: recipe file not found; check the path (presets are in samples/recipes)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    doc = read_toml(path, "recipe", RecipeError, "check the path (presets are in samples/recipes)")
     try:
         return Recipe.from_dict(doc)
     except RecipeError as exc:

@@ -36,18 +36,14 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
-
+from .. import tomlio
 from ..conductivity import DEFAULT_SOLVER, SOLVERS
 from ..phases import CARRIERS, PhaseTable
+from ..tomlio import tomllib
 from ..volume import AXES, check_voxel_size, directions as parse_directions
 
 
@@ -237,16 +233,7 @@ class RunConfig:
 
 def read_toml(path: str | Path, what: str = "configuration") -> dict:
     """Parse a TOML file, turning every failure into a one-line :class:`ConfigError`."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} file not found; check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder; give the {what} TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    return tomlio.read_toml(path, what, ConfigError)
 
 
 def _resolve(base_dir: Path, path: str) -> Path:
