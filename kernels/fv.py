@@ -139,18 +139,81 @@ def jacobi_precondition(lab, g, r, z, partial):
 
 
 @njit(parallel=True, cache=True)
-def cg_update(x, r, p, q, alpha, partial):
-    """``x += alpha p``, ``r -= alpha q`` on interior cells; ``partial[k]`` = plane sum of r^2."""
-    nz, ny, nx = x.shape
+def jacobi_residual(lab, g, x, z, part_rz, part_rr):
+    """``z = (b - A x) / diag(A)`` from the potential ``x`` (ghosts holding the boundary values).
+
+    The residual is evaluated from ``x`` in every call, so no recursion can drift
+    from what ``x`` satisfies. ``part_rz[k]``, ``part_rr[k]``: plane sums of r z and
+    r^2 (float64). The diagonal is recomputed from the labels rather than stored,
+    which saves a field for a few cached table reads.
+    """
+    nz, ny, nx = lab.shape
+    gz = g[0]
+    gy = g[1]
+    gx = g[2]
     for k in prange(1, nz - 1):
-        acc = 0.0
+        arz = 0.0
+        arr = 0.0
         for j in range(1, ny - 1):
             for i in range(1, nx - 1):
-                x[k, j, i] += alpha * p[k, j, i]
-                rv = r[k, j, i] - alpha * q[k, j, i]
-                r[k, j, i] = rv
-                acc += np.float64(rv) * rv
-        partial[k] = acc
+                c = lab[k, j, i]
+                vc = x[k, j, i]
+                g0 = gz[c, lab[k - 1, j, i]]
+                g1 = gz[c, lab[k + 1, j, i]]
+                g2 = gy[c, lab[k, j - 1, i]]
+                g3 = gy[c, lab[k, j + 1, i]]
+                g4 = gx[c, lab[k, j, i - 1]]
+                g5 = gx[c, lab[k, j, i + 1]]
+                d = g0 + g1 + g2 + g3 + g4 + g5
+                if d > 0.0:
+                    r = (g0 * (x[k - 1, j, i] - vc) + g1 * (x[k + 1, j, i] - vc) + g2 * (x[k, j - 1, i] - vc)
+                         + g3 * (x[k, j + 1, i] - vc) + g4 * (x[k, j, i - 1] - vc) + g5 * (x[k, j, i + 1] - vc))
+                    zv = r / d
+                    z[k, j, i] = zv
+                    arz += r * zv
+                    arr += r * r
+                else:
+                    z[k, j, i] = 0.0
+        part_rz[k] = arz
+        part_rr[k] = arr
+
+
+@njit(parallel=True, cache=True)
+def layer_currents(lab, g, v, axis, out):
+    """Current (in +axis) through every layer of faces normal to ``axis``.
+
+    ``out[m]``, m = 0 .. n (n interior cells along ``axis``), is the current from
+    padded layer m to layer m + 1: ``out[0]`` is the inlet, ``out[n]`` the outlet.
+    For the exact solution every entry is the same. float64.
+    """
+    nz, ny, nx = lab.shape
+    ga = g[axis]
+    if axis == 0:
+        for k in prange(0, nz - 1):
+            acc = 0.0
+            for j in range(1, ny - 1):
+                for i in range(1, nx - 1):
+                    acc += ga[lab[k, j, i], lab[k + 1, j, i]] * (np.float64(v[k, j, i]) - v[k + 1, j, i])
+            out[k] = acc
+    else:
+        m = out.shape[0]
+        part = np.zeros((nz, m))
+        for k in prange(1, nz - 1):
+            for j in range(1, ny - 1):
+                for i in range(1, nx - 1):
+                    if axis == 1:
+                        if j == 1:
+                            part[k, 0] += ga[lab[k, 0, i], lab[k, 1, i]] * (np.float64(v[k, 0, i]) - v[k, 1, i])
+                        part[k, j] += ga[lab[k, j, i], lab[k, j + 1, i]] * (np.float64(v[k, j, i]) - v[k, j + 1, i])
+                    else:
+                        if i == 1:
+                            part[k, 0] += ga[lab[k, j, 0], lab[k, j, 1]] * (np.float64(v[k, j, 0]) - v[k, j, 1])
+                        part[k, i] += ga[lab[k, j, i], lab[k, j, i + 1]] * (np.float64(v[k, j, i]) - v[k, j, i + 1])
+        for q in range(m):
+            acc = 0.0
+            for k in range(nz):
+                acc += part[k, q]
+            out[q] = acc
 
 
 @njit(parallel=True, cache=True)
@@ -173,15 +236,6 @@ def dot(a, b, partial):
             for i in range(1, nx - 1):
                 acc += np.float64(a[k, j, i]) * b[k, j, i]
         partial[k] = acc
-
-
-@njit(parallel=True, cache=True)
-def fill_interior(v, value):
-    nz, ny, nx = v.shape
-    for k in prange(1, nz - 1):
-        for j in range(1, ny - 1):
-            for i in range(1, nx - 1):
-                v[k, j, i] = value
 
 
 @njit(cache=True)

@@ -14,32 +14,38 @@ which equals the current for a unit potential drop and is accurate to second
 order in the remaining error of the potential; the inlet and outlet currents
 are computed too and their mismatch can be asked to be small as well.
 
-Two solvers share the discretisation: conjugate gradients preconditioned by a
-geometric multigrid V-cycle (``solver='mg'``, the default; its iteration count
-barely grows with the volume) and by the diagonal (``solver='jacobi'``, the
-reference). Both stop on ``tol``, a bound on the estimated relative error of
-sigma_eff (default 5e-4: tau within 0.1 % with a margin), unless other criteria are given.
+Two solvers share the discretisation and one conjugate-gradient driver
+(:mod:`microsim.solve`): ``solver='mg'`` (the default) preconditions with a
+geometric multigrid V-cycle, whose iteration count barely grows with the
+volume, and hands over to algebraic multigrid where the V-cycle stalls (thin
+poorly connected networks, conductivity contrasts of 1e4 and more);
+``solver='jacobi'`` preconditions with the diagonal, the reference. Both stop
+only when the estimated relative error of sigma_eff is at most ``tol``
+(default 5e-4: tau within 0.1 % with a margin) and the current through every
+layer of faces agrees; ``rtol`` and ``current_tol`` add criteria.
 :func:`estimate_memory` predicts the peak memory of a solve before anything is
 allocated; ``max_memory_bytes`` turns the prediction into a refusal.
 """
 from __future__ import annotations
 
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy.linalg import eigvalsh_tridiagonal
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from kernels import fv
-from kernels import multigrid as mg
 
 from .percolation import percolation
 from .phases import CARRIERS, PhaseTable, check_carrier
+from .solve.accuracy import DEFAULT_MAX_ITER, DEFAULT_TOL, Accuracy, check_tolerances
+from .solve.discretise import Discretisation, discretise
+from .solve.local import LocalProblem
+from .solve.memory import (MemoryEstimate, MemoryLimitError, available_memory_bytes, check_memory, estimate_memory,
+                           largest_crop)
+from .solve.names import DEFAULT_SOLVER, SOLVERS, check_solver
+from .solve.pcg import SolverInfo, pcg
+from .solve.preconditioners import stages
 from .volume import Volume, axis_index, directions, label_counts, lookup
 
 #: tortuosity exponent of the Bruggeman relation tau = eps^-alpha
@@ -48,32 +54,6 @@ BRUGGEMAN_ALPHA = 0.5
 
 class NotConvergedError(RuntimeError):
     """The solver reached its iteration limit before both stopping criteria held."""
-
-
-@dataclass(frozen=True)
-class SolverInfo:
-    """How a solve went.
-
-    ``relative_residual`` is ||b - A x|| / ||b|| recomputed from the final potential;
-    ``current_mismatch`` is |I_in - I_out| / mean(|I_in|, |I_out|);
-    ``error_estimate`` is the estimated relative error of sigma_eff (see
-    :func:`conductivity`). ``tol``, ``rtol``, ``current_tol``: the criteria that
-    applied (None = not used).
-    """
-
-    method: str
-    converged: bool
-    iterations: int
-    relative_residual: float
-    current_mismatch: float
-    time_s: float
-    rtol: float | None
-    current_tol: float | None
-    tol: float | None = None
-    error_estimate: float = math.nan
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +74,9 @@ class DirectionResult:
     macmullin : MacMullin number sigma_ref / sigma_eff = tau / eps
     tau_bruggeman : eps^-0.5
     current_in_A, current_out_A : currents through the inlet and outlet faces for 1 V
+    unconverged : for a solve that stopped short, the numbers of its last iterate
+        (sigma_eff_S_per_m, tau, estimated_relative_error, current_mismatch, ...); they
+        are not results, and the result fields hold NaN
     """
 
     carrier: str
@@ -114,6 +97,7 @@ class DirectionResult:
     periodic_sides: bool
     message: str
     solver: SolverInfo | None
+    unconverged: dict | None = None
     potential: np.ndarray | None = field(default=None, repr=False)
     current_density_A_per_m2: np.ndarray | None = field(default=None, repr=False)
 
@@ -136,6 +120,7 @@ class DirectionResult:
             "current_in_A", "current_out_A", "percolates", "converged", "cell_problem", "periodic_sides", "message")}
         d["conducting_phases"] = list(self.conducting_phases)
         d["solver"] = None if self.solver is None else self.solver.to_dict()
+        d["unconverged"] = None if self.unconverged is None else dict(self.unconverged)
         return d
 
 
@@ -165,577 +150,22 @@ class ConductivityResult:
                 "results": [r.to_dict() for r in self.results]}
 
 
-# ---------------------------------------------------------------------------
-# problem set-up
-
-
-@dataclass(frozen=True)
-class Discretisation:
-    """The padded arrays and tables of one (carrier, direction) solve; see :mod:`kernels.fv`."""
-
-    lab: np.ndarray            # padded compact indices (uint8)
-    g: np.ndarray              # (3, L, L) face conductances / sigma_scale
-    sigma_scale: float         # S/m that a unit of g stands for (per um of area/length)
-    axis: int
-    periodic: np.ndarray       # (3,) bool: axes whose ghosts are periodic copies
-    cell_problem: bool
-
-
-def fill_compact_labels(lab: np.ndarray, labels: np.ndarray, keep: np.ndarray, to_index: np.ndarray,
-                        ins: int) -> None:
-    """Interior of the padded ``lab``: the compact index of each kept voxel, ``ins`` elsewhere.
-
-    Runs a few planes at a time: indexing with the whole label array would make an
-    8-byte copy of it.
-    """
-    step = max(1, (1 << 20) // max(labels[0].size, 1))
-    for k in range(0, labels.shape[0], step):
-        end = min(k + step, labels.shape[0])
-        lab[1 + k:1 + end, 1:-1, 1:-1] = np.where(keep[k:end], to_index[labels[k:end]], np.uint8(ins))
-
-
-def _compact_indices(labels: np.ndarray, lut: np.ndarray):
-    """Map label values to compact indices 0..L-1 for conducting labels; L = insulating, L+1 = Dirichlet."""
-    present = np.flatnonzero(label_counts(labels))
-    conducting = [int(v) for v in present if lut[v] > 0]
-    ins = len(conducting)
-    to_index = np.full(256, ins, dtype=np.uint8)
-    for i, v in enumerate(conducting):
-        to_index[v] = i
-    sigma = np.zeros(ins + 2)
-    sigma[:ins] = lut[conducting]
-    return to_index, sigma, ins
-
-
-def discretise(labels: np.ndarray, lut: np.ndarray, voxel_size_um, axis: int, keep: np.ndarray,
-               periodic_sides: bool = False, cell_problem: bool = False) -> Discretisation:
-    """Build the padded label array and the conductance tables for one solve.
-
-    ``keep`` marks the conducting voxels that stay in the system (the percolating
-    ones); every other voxel becomes insulating.
-    """
-    to_index, sigma, ins = _compact_indices(labels, lut)
-    if ins > 250:
-        raise ValueError("more than 250 conducting label values; merge phases with equal conductivity")
-    dirichlet = ins + 1
-    scale = float(sigma[:ins].max()) if ins else 1.0
-    g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64), -1 if cell_problem else dirichlet)
-    lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
-    inner = (slice(1, -1),) * 3
-    fill_compact_labels(lab, labels, keep, to_index, ins)
-    periodic = np.zeros(3, dtype=np.bool_)
-    for a in range(3):
-        if a == axis:
-            periodic[a] = cell_problem
-        else:
-            periodic[a] = periodic_sides
-    for a in range(3):
-        lo = [slice(1, -1)] * 3
-        hi = [slice(1, -1)] * 3
-        lo[a], hi[a] = 0, -1
-        if periodic[a]:
-            src_last = [slice(1, -1)] * 3
-            src_first = [slice(1, -1)] * 3
-            src_last[a], src_first[a] = -2, 1
-            lab[tuple(lo)] = lab[tuple(src_last)]
-            lab[tuple(hi)] = lab[tuple(src_first)]
-        elif a == axis:
-            lab[tuple(lo)] = dirichlet
-            lab[tuple(hi)] = dirichlet
-    return Discretisation(lab, g, scale, axis, periodic, cell_problem)
-
-
-# ---------------------------------------------------------------------------
-# the solve
-
-
-def _sum(partial: np.ndarray) -> float:
-    return float(partial.sum())
-
-
-def _layer(arr: np.ndarray, axis: int, index: int) -> np.ndarray:
-    return arr[(slice(None),) * axis + (index,)]
-
-
-def _currents(d: Discretisation, x: np.ndarray) -> tuple[float, float]:
-    """Currents through the inlet and outlet face layers (internal units, flowing in +axis)."""
-    a = d.axis
-    n = d.lab.shape[a] - 2
-    ga = d.g[a]
-    i_in = fv.plane_current(_layer(d.lab, a, 0), _layer(d.lab, a, 1), _layer(x, a, 0), _layer(x, a, 1), ga)
-    i_out = fv.plane_current(_layer(d.lab, a, n), _layer(d.lab, a, n + 1), _layer(x, a, n), _layer(x, a, n + 1), ga)
-    return i_in, i_out
-
-
-def _refresh(d: Discretisation, v: np.ndarray, jump: float):
-    for a in range(3):
-        if d.periodic[a]:
-            fv.refresh_halo(v, a, jump if (a == d.axis) else 0.0)
-
-
-# ---------------------------------------------------------------------------
-# accuracy control
-
-#: default bound on the estimated relative error of sigma_eff (and of tau): half of
-#: 0.1 %, so that tau is within 0.1 % of the converged value even where the estimate
-#: falls short of the true error (in the tests it never did by more than 15 %)
-DEFAULT_TOL = 5e-4
-#: with ``tol``, the spread of the currents through the inlet, middle and outlet planes
-#: must also satisfy spread^2 <= CURRENT_GUARD * tol (see _Accuracy)
-CURRENT_GUARD = 20.0
-#: the multigrid loop restarts conjugate gradients when the residual has not halved for
-#: this many iterations, and gives up after MAX_RESTARTS restarts without progress
-RESTART_ITERATIONS = 10
-MAX_RESTARTS = 3
-#: kept for callers that count stagnating iterations (RESTART_ITERATIONS * MAX_RESTARTS)
-STAGNATION_ITERATIONS = RESTART_ITERATIONS * MAX_RESTARTS
-#: a relative residual this small counts as an exact solution (the initial guess of a
-#: uniform block or of straight channels); its error in sigma_eff is below 1e-12
-EXACT_RESIDUAL = 1e-12
-SOLVERS = ("mg", "jacobi")
-DEFAULT_SOLVER = "mg"
-
-
-def check_solver(solver: str) -> str:
-    if solver not in SOLVERS:
-        raise ValueError(f"solver {solver!r} is not one of {', '.join(SOLVERS)}; 'mg' is the fast one, "
-                         "'jacobi' the reference")
-    return solver
-
-
-class _Accuracy:
-    """The stopping test of one solve and the running error estimate of sigma_eff.
-
-    sigma_eff comes from the dissipation P(x), and P(x) = P* + ||x - x*||_A^2 for
-    every x that carries the boundary values, so the relative error of sigma_eff
-    is ||e||_A^2 / P*, never negative. Two estimates of it are kept and the
-    larger one is used:
-
-    * the residual bound ||e||_A^2 <= r.z / lambda_min(BA) (B the preconditioner),
-      with lambda_min replaced by the smallest Ritz value of the Lanczos matrix
-      that the conjugate-gradient coefficients define;
-    * the sum of the energy decrements still to come: step k lowers ||e||_A^2 by
-      t_k = alpha_k r_k.z_k (Hestenes and Stiefel), extrapolated as a geometric
-      series with the slowest of the last three ratios t_k / t_(k-1).
-
-    Until four steps are known the estimate is infinite, unless the residual
-    vanishes. Both estimates read the convergence history, and a plateau fools
-    them: at high contrast, where islands of a good conductor float in a poor
-    one, the energy steps can stall for ten iterations with sigma_eff still
-    several % off. The currents through the inlet, middle and outlet planes,
-    equal in the exact solution, then still differ by tens of %. In every test
-    the squared spread of these currents was within a factor 20 of the energy
-    error or above it, so ``tol`` also requires spread^2 <= CURRENT_GUARD * tol.
-
-    With none of ``tol``, ``rtol``, ``current_tol`` given, ``tol`` = DEFAULT_TOL; every
-    criterion that is given must hold. The inlet/outlet mismatch itself is not part
-    of the default: it shrinks only linearly with the error of the potential, and
-    asking it to be 1e-4 triples the multigrid iterations (7 -> 22 on a 128^3
-    volume) for a sigma_eff that was already right to 2e-4.
-    """
-
-    def __init__(self, tol, rtol, current_tol):
-        if tol is None and rtol is None and current_tol is None:
-            tol = DEFAULT_TOL
-        for name, value in (("tol", tol), ("rtol", rtol), ("current_tol", current_tol)):
-            if value is not None and not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} = {value!r} must be a positive number (a relative error, e.g. 1e-3)")
-        self.tol, self.rtol, self.current_tol = tol, rtol, current_tol
-        self.power = math.nan
-        self.steps: list[float] = []
-        self.alphas: list[float] = []
-        self.betas: list[float] = []
-        self.ritz_min = math.inf
-        self.estimate = math.inf
-
-    def start(self, power: float, rel: float) -> None:
-        self.power = power
-        self.estimate = 0.0 if rel <= EXACT_RESIDUAL else math.inf
-
-    def restart(self) -> None:
-        """A new Krylov sequence begins (the smallest Ritz value found so far stays valid)."""
-        self.alphas.clear()
-        self.betas.clear()
-
-    def _ritz(self) -> float:
-        a = np.asarray(self.alphas)
-        b = np.asarray(self.betas[:len(a) - 1])
-        diag = 1.0 / a
-        diag[1:] += b / a[:-1]
-        return float(eigvalsh_tridiagonal(diag, np.sqrt(b) / a[:-1], select="i", select_range=(0, 0))[0])
-
-    def step(self, alpha: float, rz: float, rz_new: float, rel: float) -> None:
-        """Record one CG step: x += alpha p with r.z = ``rz`` before it and ``rz_new`` after."""
-        decrement = alpha * rz
-        self.power -= decrement
-        s = self.steps
-        s.append(decrement)
-        del s[:-4]
-        self.alphas.append(alpha)
-        k = len(self.alphas)
-        if k < 64 or k % max(8, k // 32) == 0:  # it settles early; spare long Jacobi runs
-            self.ritz_min = min(self.ritz_min, self._ritz())
-        self.betas.append(rz_new / rz if rz > 0 else 0.0)
-        if rel <= EXACT_RESIDUAL:
-            self.estimate = 0.0
-        elif len(s) == 4 and min(s[:3]) > 0 and self.power > 0 and self.ritz_min > 0:
-            q = max(s[3] / s[2], s[2] / s[1], s[1] / s[0])
-            tail = s[3] * q / (1 - q) if q < 1 else math.inf
-            self.estimate = max(tail, rz_new / self.ritz_min) / self.power
-        else:
-            self.estimate = math.inf
-
-    def met(self, rel: float, mismatch: float, spread: float | None = None) -> bool:
-        """``spread``: of the inlet, middle and outlet plane currents (the mismatch if not given)."""
-        spread = mismatch if spread is None else spread
-        return ((self.tol is None or (self.estimate <= self.tol and spread * spread <= CURRENT_GUARD * self.tol))
-                and (self.rtol is None or rel <= self.rtol)
-                and (self.current_tol is None or mismatch <= self.current_tol))
-
-
-# ---------------------------------------------------------------------------
-# multigrid
-
-#: the hierarchy stops at the first level with at most this many cells, solved exactly
-COARSEST_CELLS = 512
-
-
-def _odd_bits(n, periodic) -> int:
-    """Colour bits of a level (see kernels.multigrid): periodic axes of odd length > 1."""
-    return sum(1 << a for a in range(3) if periodic[a] and n[a] > 1 and n[a] % 2 == 1)
-
-
-def _mg_levels(shape, periodic):
-    """Level table (see kernels.multigrid.vcycle), scale factors and float32 buffer lengths.
-
-    Level 1 is laid out with uint8 face codes; ``(lv, scales, n_e, n_f)`` with
-    ``n_e`` the length of each of the e and rc buffers and ``n_f`` that of the
-    stored faces of levels >= 2.
-    """
-    rows = [[0] * mg.LEVEL_COLUMNS]
-    scales = [[1.0, 1.0, 1.0]]
-    n = [int(m) for m in shape]
-    off_e = off_f = 0
-    while True:
-        c = [2 if m > 1 else 1 for m in n]
-        n = [-(-m // cc) for m, cc in zip(n, c)]
-        size = (n[0] + 2) * (n[1] + 2) * (n[2] + 2)
-        first = len(rows) == 1
-        rows.append(n + [off_e, -1 if first else off_f] + c + [_odd_bits(n, periodic)])
-        # Along a periodic axis of one cell the face joins the cell to itself.
-        scales.append([0.0 if (periodic[a] and n[a] == 1) else 1.0 / c[a] for a in range(3)])
-        off_e += size
-        if not first:
-            off_f += 3 * size
-        if n[0] * n[1] * n[2] <= COARSEST_CELLS or max(n) == 1:
-            return np.array(rows, dtype=np.int64), np.array(scales), off_e, off_f
-
-
-class _Multigrid:
-    """The V-cycle preconditioner of one discretised problem; see :mod:`kernels.multigrid`.
-
-    ``mg(x, z)`` writes z = B (b - A x) and returns (r.z, r.r).
-    """
-
-    def __init__(self, d: Discretisation, sweeps: int = 1):
-        lab, g = d.lab, d.g
-        n = np.array(lab.shape, dtype=np.int64) - 2
-        periodic = np.asarray(d.periodic, dtype=np.bool_)
-        self.w = np.where(periodic & (n == 1), 0.0, 1.0)
-        self.odd0 = _odd_bits(n, periodic)
-        lv, scales, n_e, n_f = _mg_levels(tuple(n), periodic)
-        cols = slice(mg.C0, mg.C2 + 1)
-        shape1 = tuple(int(v) + 2 for v in lv[1, :3])
-        cf1 = lv[1, cols].copy()
-        # Level 1: a face is a sum of up to four fine faces. With few phases the sums take few
-        # values: up to 16 (one conducting phase) fit 4-bit codes, up to 256 bytes, an eighth
-        # or a quarter of float32 faces.
-        tab = np.zeros((3, 256))
-        no_codes = np.zeros((3, 1, 1, 1), dtype=np.uint8)
-        values = np.empty(shape1)
-        counts = []
-        for a in range(3):
-            mg.label_faces(lab, g, self.w, cf1, scales[1], a, values)
-            counts.append(mg.face_values(values, tab[a]))
-        coded = min(counts) >= 0
-        codes = no_codes
-        if coded:
-            if max(counts) <= 16:
-                tab = np.ascontiguousarray(tab[:, :16])
-                codes = np.zeros((3, shape1[0], shape1[1], (shape1[2] + 1) // 2), dtype=np.uint8)
-            else:
-                codes = np.zeros((3,) + shape1, dtype=np.uint8)
-            for a in range(3):
-                mg.label_faces(lab, g, self.w, cf1, scales[1], a, values)
-                mg.encode_faces(values, tab[a], counts[a], codes[a])
-        del values
-        if not coded:
-            size1 = 3 * int(np.prod(shape1))
-            lv[1, mg.OFF_F] = 0
-            lv[2:, mg.OFF_F] += size1
-            n_f += size1
-        faces = np.zeros(max(n_f, 3), dtype=np.float32)
-        if not coded:
-            f1 = mg.level_faces(faces, lv, 1)
-            for a in range(3):
-                mg.label_faces(lab, g, self.w, cf1, scales[1], a, f1[a])
-        for l in range(1, len(lv) - 1):
-            mg.coarsen_faces(mg.level_faces(faces, lv, l), codes if l == 1 else no_codes, tab, lv[l, :3].copy(),
-                             lv[l + 1, cols].copy(), scales[l + 1], mg.level_faces(faces, lv, l + 1))
-        bottom = len(lv) - 1
-        A, cells = mg.coarsest_matrix(mg.level_faces(faces, lv, bottom), codes if bottom == 1 else no_codes, tab,
-                                      lv[bottom, :3].copy(), periodic)
-        m = len(A)
-        comp = np.zeros(m, dtype=np.int64)
-        ground = np.zeros(m, dtype=np.bool_)
-        ncomp = 0
-        if d.cell_problem and m:
-            # Without fixed potentials every connected part is singular (constants are null
-            # vectors): fix one cell of each, and project on zero mean in the solve.
-            ncomp, comp = connected_components(csr_matrix(A != 0), directed=False)
-            comp = comp.astype(np.int64)
-            first = np.unique(comp, return_index=True)[1]
-            ground[first] = True
-            A[first, :] = 0.0
-            A[:, first] = 0.0
-            A[first, first] = 1.0
-        mg.cholesky(A)
-        self.bottom = (A, cells, comp, ncomp, ground, np.zeros(m))
-        self.lab, self.g, self.periodic = lab, g, periodic
-        self.lv, self.codes, self.no_codes, self.tab, self.faces = lv, codes, no_codes, tab, faces
-        self.e = np.zeros(n_e, dtype=np.float32)
-        self.rc = np.zeros(n_e, dtype=np.float32)
-        self.sweeps = sweeps
-        self.part_rz = np.zeros(lab.shape[0])
-        self.part_rr = np.zeros(lab.shape[0])
-        self.levels = len(lv)
-        self.coded = coded
-
-    def __call__(self, x: np.ndarray, z: np.ndarray) -> tuple[float, float]:
-        return mg.vcycle(self.lab, self.g, self.w, x, z, self.odd0, self.periodic, self.e, self.rc, self.faces,
-                         self.codes, self.no_codes, self.tab, self.lv, self.bottom, self.sweeps,
-                         self.part_rz, self.part_rr)
-
-
-def _initial_guess(d: Discretisation, x: np.ndarray) -> None:
-    """The linear profile of a uniform block (exact for straight channels), ghosts included."""
-    axis, shape = d.axis, d.lab.shape
-    n = shape[axis] - 2
-    view = [None, None, None]
-    view[axis] = slice(None)
-    prof = (n - np.arange(shape[axis], dtype=np.float64) + 0.5) / n
-    if not d.cell_problem:
-        prof[0], prof[-1] = 1.0, 0.0
-    x[...] = prof[tuple(view)]
-    _refresh(d, x, 1.0)
-
-
-def _boundary_norm(d: Discretisation, x: np.ndarray, work: np.ndarray, partial: np.ndarray) -> float:
-    """||b||, the source terms that only the boundary values create; ``x`` is zeroed, ``work`` overwritten."""
-    x[...] = 0.0
-    if d.cell_problem:
-        fv.refresh_halo(x, d.axis, 1.0)
-    else:
-        x[(slice(None),) * d.axis + (0,)] = 1.0
-    fv.apply_operator(d.lab, d.g, x, work, -1.0, partial)
-    fv.dot(work, work, partial)
-    return math.sqrt(_sum(partial))
-
-
-def _mismatch(d: Discretisation, x: np.ndarray) -> tuple[float, float]:
-    """(inlet/outlet current mismatch, spread of the inlet, middle and outlet plane currents)."""
-    i_in, i_out = _currents(d, x)
-    den = 0.5 * (abs(i_in) + abs(i_out))
-    mis = abs(i_in - i_out) / den if den > 0 else 0.0
-    a = d.axis
-    n = d.lab.shape[a] - 2
-    if n < 2:
-        return mis, mis
-    m = n // 2
-    i_mid = fv.plane_current(_layer(d.lab, a, m), _layer(d.lab, a, m + 1), _layer(x, a, m), _layer(x, a, m + 1),
-                             d.g[a])
-    cur = (i_in, i_mid, i_out)
-    den = sum(abs(c) for c in cur) / 3
-    return mis, (max(cur) - min(cur)) / den if den > 0 else 0.0
-
-
-def _solve_mg(d: Discretisation, tol, rtol, current_tol, max_iter, progress, t0):
-    """Conjugate gradients preconditioned by the V-cycle; see :func:`solve_potential`.
-
-    Memory: the V-cycle evaluates the residual from the float64 potential, so the
-    fine level holds x (8 bytes), the search direction p and the preconditioned
-    residual z (4 + 4), and the labels; the coarse levels add about 1.8 bytes per
-    voxel. The hierarchy is built first, so its set-up temporaries never meet x.
-    """
-    acc = _Accuracy(tol, rtol, current_tol)
-    lab, g = d.lab, d.g
-    shape = lab.shape
-    partial = np.zeros(shape[0])
-    cycle = _Multigrid(d)
-    x = np.zeros(shape, dtype=np.float64)
-    p = np.zeros(shape, dtype=np.float32)
-    z = np.zeros(shape, dtype=np.float32)
-    bnorm = _boundary_norm(d, x, z, partial)
-    _initial_guess(d, x)
-    fv.dissipation(lab, g, x, d.periodic, partial)
-    it, converged = 0, False
-    if bnorm == 0.0:
-        rel = mis = 0.0
-        converged = True
-    else:
-        rz, rr = cycle(x, z)
-        rel = math.sqrt(rr) / bnorm
-        mis, spread = _mismatch(d, x)
-        acc.start(_sum(partial), rel)
-        converged = acc.met(rel, mis, spread)
-        p[...] = z
-    best_rel, best_it, restarts = rel, 0, 0
-    while not converged and it < max_iter:
-        _refresh(d, p, 0.0)
-        fv.dissipation(lab, g, p, d.periodic, partial)  # p.Ap, each face once
-        pap = _sum(partial)
-        if not pap > 0.0:
-            break
-        alpha = rz / pap
-        mg.axpy(x, p, alpha)
-        _refresh(d, x, 1.0)
-        it += 1
-        rz_new, rr = cycle(x, z)
-        rel = math.sqrt(rr) / bnorm
-        mis, spread = _mismatch(d, x)
-        acc.step(alpha, rz, rz_new, rel)
-        if progress is not None:
-            progress(it, rel, mis)
-        if acc.met(rel, mis, spread):
-            converged = True
-            break
-        beta = rz_new / rz if rz > 0 else 0.0
-        if rel <= 0.5 * best_rel:
-            best_rel, best_it, restarts = rel, it, 0
-        elif it - best_it >= RESTART_ITERATIONS:
-            # At high contrast the float32 search directions lose conjugacy and the residual
-            # stalls; x is float64 and the residual is evaluated from it, so a restart from
-            # the preconditioned residual resumes the descent.
-            if restarts == MAX_RESTARTS:
-                break
-            restarts += 1
-            best_it = it
-            beta = 0.0
-            acc.restart()
-        fv.xpay(z, p, beta)
-        rz = rz_new
-    del cycle, p, z
-    _refresh(d, x, 1.0)
-    mis = _mismatch(d, x)[0]
-    if progress is not None:
-        progress(it, rel, mis, True)
-    fv.dissipation(lab, g, x, d.periodic, partial)
-    power = _sum(partial)
-    info = SolverInfo("pcg-mg", bool(converged), it, float(rel), float(mis), time.perf_counter() - t0, rtol,
-                      current_tol, acc.tol, float(acc.estimate))
-    return x, info, power
-
-
-def solve_potential(d: Discretisation, rtol: float | None = None, current_tol: float | None = None,
-                    max_iter: int = 20000, progress: Callable[..., None] | None = None,
-                    preconditioner: Callable | None = None, *, solver: str = DEFAULT_SOLVER,
-                    tol: float | None = None):
+def solve_potential(d: Discretisation, *, solver: str = DEFAULT_SOLVER, tol: float | None = None,
+                    rtol: float | None = None, current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER,
+                    progress: Callable[..., None] | None = None, monitor: Callable | None = None):
     """Preconditioned conjugate gradients for the potential of a discretised problem.
 
     Returns ``(x, info, power)``: the padded float64 potential (ghosts hold the
     boundary values), a :class:`SolverInfo` and the dissipated power for a unit
-    potential drop, in the units of ``d.g``.
-
-    ``solver='mg'`` preconditions with a multigrid V-cycle (iteration counts
-    nearly independent of the volume size); ``'jacobi'`` with the diagonal, the
-    reference. The stopping test (``tol``, ``rtol``, ``current_tol``) is that of
-    :func:`conductivity`. The Jacobi loop updates the residual recursively in
-    float32 and recomputes it from ``x`` before stopping, so float32 drift cannot
-    end the iteration early; the multigrid loop evaluates it from ``x`` in every
-    iteration. ``preconditioner(r, z, partial)`` replaces Jacobi in the Jacobi
-    loop: it writes z = M^-1 r and the plane sums of r z into ``partial``.
+    potential drop, in the units of ``d.g``. ``solver='mg'`` runs the geometric
+    multigrid stage and, where it stalls, the algebraic one
+    (:mod:`microsim.solve.preconditioners`); ``'jacobi'`` the diagonal, the
+    reference. The stopping test is that of :func:`conductivity`.
     """
     check_solver(solver)
-    t0 = time.perf_counter()
-    if solver == "mg" and preconditioner is None:
-        return _solve_mg(d, tol, rtol, current_tol, max_iter, progress, t0)
-    acc = _Accuracy(tol, rtol, current_tol)
-    lab, g = d.lab, d.g
-    shape = lab.shape
-    partial = np.zeros(shape[0])
-
-    # The potential is float64: near a Dirichlet face of a highly conducting phase it
-    # varies by less than float32 can resolve, and the inlet current would be lost.
-    x = np.zeros(shape, dtype=np.float64)
-    r = np.zeros(shape, dtype=np.float32)
-    bnorm = _boundary_norm(d, x, r, partial)
-    _initial_guess(d, x)
-    p = np.zeros(shape, dtype=np.float32)
-    q = np.zeros(shape, dtype=np.float32)
-    precond = preconditioner or (lambda rr, zz, part: fv.jacobi_precondition(lab, g, rr, zz, part))
-
-    def residual():
-        fv.apply_operator(lab, g, x, r, -1.0, partial)
-        fv.dot(r, r, partial)
-        return math.sqrt(_sum(partial)) / bnorm
-
-    def mismatch():
-        _refresh(d, x, 1.0)
-        return _mismatch(d, x)  # (mismatch, spread)
-
-    it, converged = 0, False
-    if bnorm == 0.0:
-        rel = mis = 0.0
-        converged = True
-    else:
-        fv.dissipation(lab, g, x, d.periodic, partial)
-        power0 = _sum(partial)
-        rel = residual()
-        mis, spread = mismatch()
-        acc.start(power0, rel)
-        converged = acc.met(rel, mis, spread)
-    rtol_seen = acc.rtol if acc.rtol is not None else math.inf
-    restart = True
-    while not converged and it < max_iter:
-        if restart:
-            precond(r, p, partial)
-            rz = _sum(partial)
-            restart = False
-        _refresh(d, p, 0.0)
-        fv.apply_operator(lab, g, p, q, 1.0, partial)
-        pq = _sum(partial)
-        if not pq > 0.0:  # p = 0: nothing left to reduce
-            break
-        alpha = rz / pq
-        fv.cg_update(x, r, p, q, alpha, partial)
-        it += 1
-        rel = math.sqrt(_sum(partial)) / bnorm
-        precond(r, q, partial)  # q is dead once r is updated: it takes z
-        rz_new = _sum(partial)
-        acc.step(alpha, rz, rz_new, rel)
-        mis, spread = mismatch() if rel <= rtol_seen else (math.nan, math.nan)
-        if progress is not None:
-            progress(it, rel, mis)
-        if acc.met(rel, mis, spread) or (acc.rtol is not None and rel <= 1e-3 * acc.rtol):
-            # Replace the recursive residual by the true one: either to confirm convergence,
-            # or because the float32 recursion has drifted far below what x really satisfies
-            # while the currents still disagree.
-            rel = residual()
-            converged = acc.met(rel, mis, spread)
-            restart = True
-            acc.restart()
-            continue
-        fv.xpay(q, p, rz_new / rz if rz > 0 else 0.0)
-        rz = rz_new
-    _refresh(d, x, 1.0)
-    mis = mismatch()[0]
-    if progress is not None:
-        progress(it, rel, mis, True)
-    fv.dissipation(lab, g, x, d.periodic, partial)
-    power = _sum(partial)
-    info = SolverInfo("pcg-jacobi" if preconditioner is None else "pcg", bool(converged), it, float(rel), float(mis),
-                      time.perf_counter() - t0, rtol, current_tol, acc.tol, float(acc.estimate))
-    return x, info, power
+    acc = Accuracy(tol, rtol, current_tol)
+    check_tolerances(tol, rtol, current_tol, max_iter)
+    return pcg(LocalProblem(d), stages(solver), acc, max_iter, progress, monitor)
 
 
 # ---------------------------------------------------------------------------
@@ -762,17 +192,30 @@ def solved_numbers(info: SolverInfo, power: float, sigma_scale: float, size_um, 
     if info.converged:
         return dict(sigma_eff_S_per_m=sigma_eff, tau=eps_sigma_ref / sigma_eff,
                     tau_percolating=eps_sigma_ref_percolating / sigma_eff, macmullin=sigma_ref / sigma_eff,
-                    message="converged")
-    msg = (f"not converged after {info.iterations} iterations (relative residual {info.relative_residual:.2e}, "
-           f"current mismatch {info.current_mismatch:.2e}, estimated error {info.error_estimate:.1e}); "
-           "raise max_iter or loosen tol/rtol/current_tol")
+                    message="converged", unconverged=None)
+    tau_last = eps_sigma_ref / sigma_eff if sigma_eff > 0 else math.inf
+    unconverged = {"sigma_eff_S_per_m": sigma_eff, "tau": tau_last, "estimated_relative_error": info.error_estimate,
+                   "current_mismatch": info.current_mismatch, "relative_residual": info.relative_residual,
+                   "iterations": info.iterations}
     return dict(sigma_eff_S_per_m=math.nan, tau=math.nan, tau_percolating=math.nan, macmullin=math.nan,
-                message=msg)
+                message=not_converged_message(info, tau_last), unconverged=unconverged)
+
+
+def not_converged_message(info: SolverInfo, tau_last: float) -> str:
+    """What a solve that stopped short reached, why it stopped and what would help, in one line."""
+    where = (f"at the last iterate tau = {tau_last:.6g} with an estimated error of "
+             f"{info.error_estimate:.1e} and a current mismatch of {info.current_mismatch:.1e}")
+    if info.stopped == "iteration limit":
+        why, fix = f"the iteration limit of {info.iterations} was reached", "raise --max-iter (max_iter)"
+    else:
+        why, fix = f"the search stalled after {info.iterations} iterations", "use --solver jacobi (slow but sure)"
+    notes = f" ({'; '.join(info.notes)})" if info.notes else ""
+    return f"not converged: {why}{notes}; {where}; {fix}"
 
 
 def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_sides: bool = False,
                     cell_problem: bool = False, tol: float | None = None, rtol: float | None = None,
-                    current_tol: float | None = None, max_iter: int = 20000, return_fields: bool = False,
+                    current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER, return_fields: bool = False,
                     progress: Callable[[int, float, float], None] | None = None,
                     solver: str = DEFAULT_SOLVER) -> DirectionResult:
     """Effective conductivity of ``volume`` for one carrier along one direction.
@@ -782,7 +225,7 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
     carrier = check_carrier(carrier)
     axis = axis_index(direction)
     check_solver(solver)
-    _Accuracy(tol, rtol, current_tol)  # bad tolerances fail before any work
+    check_tolerances(tol, rtol, current_tol, max_iter)  # bad options fail before any work
     # The cell problem is one period of an infinite medium: walls at the side faces
     # would make the result depend on where the period is cut.
     periodic_sides = periodic_sides or cell_problem
@@ -818,7 +261,7 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
                                      solver=solver, tol=tol)
     numbers = solved_numbers(info, power, d.sigma_scale, volume.size_um, axis, eps * sigma_ref,
                              eps_perc * sigma_ref_perc, sigma_ref)
-    i_in, i_out = _currents(d, x)
+    i_in, i_out = LocalProblem(d).currents(x)
     to_amp = d.sigma_scale * 1e-6  # g is in (S/m) um; 1 V applied
     pot = jd = None
     if return_fields:
@@ -836,7 +279,7 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
 
 def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier: str = "ionic", *,
                  periodic_sides: bool = False, cell_problem: bool = False, tol: float | None = None,
-                 rtol: float | None = None, current_tol: float | None = None, max_iter: int = 20000,
+                 rtol: float | None = None, current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER,
                  return_fields: bool = False, progress: Callable[..., None] | None = None,
                  solver: str = DEFAULT_SOLVER, max_memory_bytes: float | None = None) -> ConductivityResult:
     """Effective conductivity and tortuosity factor of a volume.
@@ -858,27 +301,33 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
         Bound on the estimated relative error of sigma_eff (and so of tau). sigma_eff
         comes from the dissipation, whose error is the energy norm of the error of
         the potential, never negative, and conjugate gradients tells by how much
-        each step lowers it; the estimate extrapolates those steps. The default,
-        used when none of tol, rtol, current_tol is given, is 5e-4, which keeps tau
-        within 0.1 % of the fully converged value with a factor 2 to spare.
+        each step lowers it; the estimate extrapolates those steps. The default
+        5e-4 keeps tau within 0.1 % of the fully converged value with a factor 2 to
+        spare; accepted range [1e-12, 1e-3]. It applies to every solve, whatever
+        else is asked, and so does the check that the current through every layer
+        of faces normal to the direction is the same (see
+        :mod:`microsim.solve.accuracy`).
     rtol : float, optional
-        Relative residual ||b - Ax|| / ||b|| to reach.
+        Relative residual ||b - Ax|| / ||b|| to reach as well, in [1e-15, 1e-2].
     current_tol : float, optional
-        Relative mismatch of inlet and outlet current to reach. It shrinks only
-        linearly with the error of the potential while sigma_eff converges
-        quadratically, so asking for it costs iterations that sigma_eff does not
-        need; it matters when the terminal currents themselves are wanted.
-        Every criterion given must hold.
+        Relative mismatch of inlet and outlet current to reach as well, in
+        [1e-12, 0.1]. It shrinks only linearly with the error of the potential
+        while sigma_eff converges quadratically, so asking for it costs
+        iterations that sigma_eff does not need; it matters when the terminal
+        currents themselves are wanted.
     max_iter : int
-        Iteration limit; reaching it gives a result marked not converged (NaN values).
+        Iteration limit, the only stop short of convergence; reaching it gives a
+        result marked not converged: NaN values, and the last iterate's numbers under
+        ``unconverged``.
     return_fields : bool
         Keep the potential (V, for 1 V applied; NaN outside the percolating network)
         and the cell-centred current density (A/m^2, components z, y, x).
     progress : callable(carrier, direction, iteration, rel_residual, current_mismatch, done)
         Called after every iteration and once more (``done=True``) at the end of each solve.
     solver : 'mg' or 'jacobi'
-        Multigrid-preconditioned conjugate gradients (default), or Jacobi-preconditioned
-        (the reference: same discretisation, iterations growing with the edge length).
+        Multigrid-preconditioned conjugate gradients (default; geometric, then
+        algebraic where the geometric one stalls), or Jacobi-preconditioned (the
+        reference: same discretisation, iterations growing with the edge length).
     max_memory_bytes : float, optional
         Refuse, before allocating anything, a volume whose :func:`estimate_memory`
         exceeds this, with :class:`MemoryLimitError` naming the largest crop that fits.
@@ -913,150 +362,3 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
                                            tol=tol, rtol=rtol, current_tol=current_tol, max_iter=max_iter,
                                            return_fields=return_fields, progress=cb, solver=solver))
     return ConductivityResult(tuple(results), volume.shape, volume.voxel_size_um)
-
-
-# ---------------------------------------------------------------------------
-# memory
-
-
-class MemoryLimitError(ValueError):
-    """A solve would need more memory than allowed; the message has the estimate and a crop that fits."""
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Peak memory of the arrays of a conductivity solve.
-
-    Computed from the sizes of the arrays each stage allocates (the same level
-    layout the multigrid solver builds). The volume's own labels are included;
-    the Python interpreter and the compiled kernels (a few hundred MB, the same
-    for every volume) are not.
-
-    Attributes
-    ----------
-    peak_bytes : int
-        The largest stage plus the fields kept by earlier solves.
-    stages : tuple of (name, bytes)
-        Peak of each stage: percolation, discretise, set-up (multigrid), solve, fields.
-    """
-
-    shape: tuple[int, int, int]
-    solver: str
-    peak_bytes: int
-    stages: tuple[tuple[str, int], ...]
-
-    @property
-    def bytes_per_voxel(self) -> float:
-        return self.peak_bytes / float(np.prod(self.shape))
-
-    def to_dict(self) -> dict:
-        return {"shape": list(self.shape), "solver": self.solver, "peak_bytes": self.peak_bytes,
-                "bytes_per_voxel": self.bytes_per_voxel, "stages": dict(self.stages)}
-
-
-def estimate_memory(shape, solver: str = DEFAULT_SOLVER, *, periodic: bool = False, conducting_phases: int = 1,
-                    return_fields: bool = False, solves: int = 1) -> MemoryEstimate:
-    """Peak memory of :func:`conductivity` on a volume of ``shape`` (z, y, x).
-
-    Parameters
-    ----------
-    solver : 'mg' or 'jacobi'
-    periodic : bool
-        Periodic sides or the cell problem (cluster labelling across periodic faces
-        needs a second int32 array).
-    conducting_phases : int
-        Number of conducting label values; with more than two, level 1 of the
-        multigrid hierarchy may need float32 faces instead of uint8 codes.
-    return_fields, solves : the potential and current density of every solve are kept.
-
-    Examples
-    --------
-    >>> e = estimate_memory((512, 512, 512))
-    >>> round(e.bytes_per_voxel, 1) <= 20.0
-    True
-    """
-    check_solver(solver)
-    nz, ny, nx = (int(v) for v in shape)
-    n = nz * ny * nx
-    padded = (nz + 2) * (ny + 2) * (nx + 2)
-    # percolation: the labels, the conducting mask, int32 cluster ids and the percolating
-    # mask (lookups and counts run a few planes at a time, so no 8-byte copy of a whole
-    # array); periodic faces can add a second set of ids while clusters are merged
-    stages = [("percolation", n * (7 + (4 if periodic else 0))),
-              ("discretise", 4 * n + padded)]
-    if solver == "mg":
-        lv, _, n_e, n_f = _mg_levels((nz, ny, nx), (periodic,) * 3)
-        level1 = int(np.prod(lv[1, :3] + 2))
-        bottom = int(np.prod(lv[-1, :3]))
-        # level-1 faces: 4-bit codes with one conducting phase, bytes with two, float32 when
-        # more than 256 sums occur (possible with three or more conducting phases); the
-        # coarsest level keeps a dense float64 Cholesky factor
-        per_face = 1.5 if conducting_phases <= 1 else 3 if conducting_phases == 2 else 12
-        faces = int(per_face * level1) + 4 * n_f
-        stages.append(("set-up", n + padded + faces + 8 * level1))
-        stages.append(("solve", n + padded + 16 * padded + 8 * n_e + faces + 8 * bottom * (bottom + 3)))
-    else:
-        stages.append(("solve", n + padded + 20 * padded))
-    kept = 0
-    if return_fields:
-        # potential (float32, via a float64 temporary) and current density (3 x float32)
-        # while the float64 potential of the solve is still alive
-        stages.append(("fields", 18 * n + 9 * padded))
-        kept = 16 * n * (solves - 1)
-    peak = max(b for _, b in stages) + kept
-    return MemoryEstimate((nz, ny, nx), solver, int(peak), tuple((k, int(b)) for k, b in stages))
-
-
-def largest_crop(shape, max_bytes: float, **kw) -> tuple[int, int, int] | None:
-    """The largest crop of ``shape``, same proportions, whose :func:`estimate_memory` fits ``max_bytes``."""
-    shape = tuple(int(v) for v in shape)
-
-    def crop(s):
-        return tuple(max(1, int(v * s)) for v in shape)
-
-    if estimate_memory(crop(0.0), **kw).peak_bytes > max_bytes:
-        return None
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        if estimate_memory(crop(mid), **kw).peak_bytes <= max_bytes:
-            lo = mid
-        else:
-            hi = mid
-    return crop(lo)
-
-
-def available_memory_bytes() -> int | None:
-    """Memory the system can give a new process without swapping (Linux MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _size(nbytes: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.2f} {unit}"
-    return f"{nbytes:.0f} bytes"
-
-
-def check_memory(shape, max_bytes: float, **kw) -> MemoryEstimate:
-    """Raise :class:`MemoryLimitError` if :func:`estimate_memory` exceeds ``max_bytes``; return the estimate."""
-    est = estimate_memory(shape, **kw)
-    if est.peak_bytes > max_bytes:
-        fit = largest_crop(shape, max_bytes, **kw)
-        where = (f"the largest crop that fits is about {' x '.join(map(str, fit))} voxels (z, y, x)" if fit
-                 else "not even a single voxel fits")
-        raise MemoryLimitError(
-            f"a {' x '.join(map(str, est.shape))} volume needs about {_size(est.peak_bytes)} "
-            f"({est.bytes_per_voxel:.1f} bytes/voxel, {est.solver} solver) but only {_size(max_bytes)} "
-            f"may be used; {where}: crop the volume or raise the limit (--max-memory)")
-    return est

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy import ndimage
 
 from microsim import Volume, conductivity
+from references import direct_solve
 
 ONE = {"c": {"label": 1, "sigma_ionic_S_per_m": 2.5}}
 TWO = {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": 2.5}}
@@ -126,54 +125,6 @@ def test_hashin_shtrikman_upper_bound(eps):
     for r in res:
         assert r.converged
         assert 0 < r.sigma_eff_S_per_m / 2.5 <= bound
-
-
-def direct_solve(labels, sigma, voxel, axis, periodic_sides):
-    """Independent assembly of the same discretisation with scipy; returns sigma_eff."""
-    shape = labels.shape
-    s = sigma[labels]
-    n = labels.size
-    idx = np.arange(n).reshape(shape)
-    rows, cols, vals = [], [], []
-    diag = np.zeros(n)
-    b = np.zeros(n)
-    inlet_current = 0.0
-    for a in range(3):
-        area = voxel[0] * voxel[1] * voxel[2] / voxel[a]
-        geo = area / voxel[a]
-        for i in range(shape[a] - 1 + (1 if (periodic_sides and a != axis) else 0)):
-            j = (i + 1) % shape[a]
-            sa = np.take(s, i, axis=a)
-            sb = np.take(s, j, axis=a)
-            ia = np.take(idx, i, axis=a).ravel()
-            ib = np.take(idx, j, axis=a).ravel()
-            with np.errstate(invalid="ignore", divide="ignore"):
-                g = np.where((sa > 0) & (sb > 0), 2 * sa * sb / (sa + sb), 0.0).ravel() * geo
-            rows += [ia, ib]
-            cols += [ib, ia]
-            vals += [-g, -g]
-            np.add.at(diag, ia, g)
-            np.add.at(diag, ib, g)
-        if a == axis:
-            g_in = (2 * np.take(s, 0, axis=a) * geo).ravel()
-            g_out = (2 * np.take(s, -1, axis=a) * geo).ravel()
-            np.add.at(diag, np.take(idx, 0, axis=a).ravel(), g_in)
-            np.add.at(diag, np.take(idx, -1, axis=a).ravel(), g_out)
-            np.add.at(b, np.take(idx, 0, axis=a).ravel(), g_in)
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    A = A + sp.diags(diag)
-    # keep only voxels connected to both faces (the rest makes A singular)
-    cond = s > 0
-    lab, _ = ndimage.label(cond)
-    keep_ids = np.intersect1d(np.take(lab, 0, axis=axis), np.take(lab, -1, axis=axis))
-    keep = np.isin(lab, keep_ids[keep_ids > 0]).ravel()
-    phi = np.zeros(n)
-    phi[keep] = spla.spsolve(A[keep][:, keep].tocsc(), b[keep])
-    g_in = (2 * np.take(s, 0, axis=axis) * voxel[0] * voxel[1] * voxel[2] / voxel[axis] ** 2).ravel()
-    inlet_current = float((g_in * (1 - np.take(phi.reshape(shape), 0, axis=axis).ravel()) * keep.reshape(shape).take(0, axis=axis).ravel()).sum())
-    length = shape[axis] * voxel[axis]
-    area = np.prod([shape[k] * voxel[k] for k in range(3) if k != axis])
-    return inlet_current * length / area
 
 
 @pytest.mark.parametrize("periodic", [False, True])

@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from microsim.solve.local import LocalProblem
+
 ROOT = Path(__file__).resolve().parents[1]
 TIGHT = dict(rtol=1e-8, current_tol=1e-6)
 PHASES3 = {"pore": {"label": 0}, "SE": {"label": 1, "sigma_ionic_S_per_m": 0.2},
@@ -284,7 +286,7 @@ def fine_operator(d) -> np.ndarray:
     for c in range(n):
         v[...] = 0.0
         v[inner].flat[c] = 1.0
-        C._refresh(d, v, 0.0)
+        LocalProblem(d).refresh(v, 0.0)
         fv.apply_operator(d.lab, d.g, v, out, 1.0, part)
         A[:, c] = out[inner].ravel()
     return A
@@ -331,10 +333,10 @@ def test_coarse_operator_is_the_galerkin_operator(tmp_path, ranks):
         x[inner] = rng.random(labels.shape)
         if not cell:
             x[(slice(None),) * axis + (0,)] = 1.0
-        C._refresh(d, x, 1.0)
+        LocalProblem(d).refresh(x, 1.0)
         z = np.zeros(d.lab.shape, np.float32)
         z[inner] = rng.standard_normal(labels.shape)
-        C._refresh(d, z, 0.0)
+        LocalProblem(d).refresh(z, 0.0)
         r = np.zeros(d.lab.shape)
         az = np.zeros(d.lab.shape)
         part = np.zeros(d.lab.shape[0])

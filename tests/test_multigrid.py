@@ -19,6 +19,8 @@ from scipy import ndimage
 from kernels import fv
 from kernels import multigrid as mg
 from microsim import MemoryLimitError, Volume, conductivity, estimate_memory, largest_crop, percolation
+from microsim.solve.local import LocalProblem
+from microsim.solve.multigrid import GeometricMultigrid
 
 C = importlib.import_module("microsim.conductivity")  # the module, not the function of that name
 
@@ -166,7 +168,7 @@ def operator_matrix(d):
     for c in range(n):
         v[...] = 0.0
         v[inner].flat[c] = 1.0
-        C._refresh(d, v, 0.0)
+        LocalProblem(d).refresh(v, 0.0)
         fv.apply_operator(d.lab, d.g, v, out, 1.0, part)
         col = out[inner].ravel()
         nz = np.flatnonzero(col)
@@ -183,7 +185,7 @@ def test_vcycle_is_symmetric_positive_definite(shape, opts):
     lut[1], lut[2] = 1.0, 0.05
     labels = np.random.default_rng(1).choice(np.array([0, 1, 2], np.uint8), size=shape, p=[0.2, 0.6, 0.2])
     d = discretised(labels, lut, **opts)
-    cycle = C._Multigrid(d)
+    cycle = GeometricMultigrid(d)
     A = operator_matrix(d).toarray()
     inner = (slice(1, -1),) * 3
     x = np.zeros(d.lab.shape)
@@ -192,7 +194,7 @@ def test_vcycle_is_symmetric_positive_definite(shape, opts):
     for c in range(A.shape[0]):  # with zero boundary values r = -A x, so x = -e_c gives z = B A e_c
         x[...] = 0.0
         x[inner].flat[c] = -1.0
-        C._refresh(d, x, 0.0)
+        LocalProblem(d).refresh(x, 0.0)
         cycle(x, z)
         BA[:, c] = z[inner].ravel()
     act = np.diag(A) > 0
@@ -223,7 +225,7 @@ def test_coarse_operators_are_galerkin_and_do_not_leak(shape, opts):
     labels = np.ones(shape, np.uint8)
     labels[:, 5, 3:] = 0
     d = discretised(labels, lut, **opts)
-    cycle = C._Multigrid(d)
+    cycle = GeometricMultigrid(d)
     lv = cycle.lv
     A = operator_matrix(d)
     fine = tuple(np.array(d.lab.shape) - 2)

@@ -11,8 +11,9 @@ import numpy as np
 
 from kernels import fv
 
-from ..conductivity import (BRUGGEMAN_ALPHA, ConductivityResult, DirectionResult, _Accuracy, check_solver,
-                            solved_numbers)
+from ..conductivity import BRUGGEMAN_ALPHA, ConductivityResult, DirectionResult, solved_numbers
+from ..solve.accuracy import check_tolerances
+from ..solve.names import check_solver
 from ..phases import CARRIERS, check_carrier
 from ..volume import axis_index, directions, label_counts, lookup
 from .fields import FieldsFile
@@ -119,7 +120,7 @@ def distributed_conductivity(path, phases=None, voxel_size_um=None, direction: s
     with world.step():
         carriers = carriers or (check_carrier(carrier),)
         dirs = directions(direction)
-        _Accuracy(tol, rtol, current_tol)  # bad tolerances fail before any work
+        check_tolerances(tol, rtol, current_tol, max_iter)  # bad options fail before any work
         check_solver(solver)
         volume, slab, shape = read_slab(path, phases, voxel_size_um, rank=world.rank, size=world.size, crop=crop,
                                         stride=stride, downsample=downsample, dataset=dataset, raw=raw,

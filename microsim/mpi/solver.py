@@ -15,10 +15,11 @@ does in one address space becomes:
   process (see :meth:`World.reduce`);
 * sums over ranks for the inlet and outlet currents.
 
-``solver='jacobi'`` mirrors the single-process Jacobi loop, and its iterates,
-iteration count and sigma_eff are bit-identical to it for any number of ranks.
-``solver='mg'`` mirrors the single-process multigrid loop with the V-cycle
-applied by every rank to its own slab (:func:`slab_multigrid`), followed by the
+The iteration itself is not here: :class:`SlabOperator` is a problem of the
+one conjugate-gradient driver, :func:`microsim.solve.pcg.pcg`, which the single
+process runs too. ``solver='jacobi'`` gives iterates, iteration counts and
+sigma_eff bit-identical to the single process for any number of ranks.
+``solver='mg'`` applies the V-cycle of every rank to its own slab (:func:`slab_multigrid`), followed by the
 correction of a global coarse grid of boxes (:mod:`microsim.mpi.coarse`) that
 couples the slabs; the iteration count stays close to the single process's
 (5 to 7 on 1 to 8 slabs of a 64^3 volume against 5 and 7 on one process).
@@ -26,7 +27,6 @@ couples the slabs; the iteration count stays close to the single process's
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable
 
 import numpy as np
@@ -34,8 +34,13 @@ import numpy as np
 from kernels import fv
 from kernels import multigrid as mg
 
-from ..conductivity import (STAGNATION_ITERATIONS, Discretisation, SolverInfo, _Accuracy, _compact_indices,
-                            _Multigrid, check_solver, fill_compact_labels)
+from ..solve.accuracy import DEFAULT_MAX_ITER, Accuracy, check_tolerances
+from ..solve.discretise import Discretisation, compact_indices, fill_compact_labels
+from ..solve.local import conductivity_contrast, mismatch_of, spread_of
+from ..solve.multigrid import GeometricMultigrid
+from ..solve.names import check_solver
+from ..solve.pcg import Stage, pcg
+from ..solve.preconditioners import GMG_BUDGET, estimate_trusted
 from . import coarse as coarse_module
 from .coarse import CoarseGrid
 from .world import Slab, World
@@ -53,7 +58,7 @@ def slab_discretisation(world: World, slab: Slab, labels: np.ndarray, keep: np.n
     (a collective call: every rank must call this together).
     """
     with world.step():
-        to_index, sigma, ins = _compact_indices(np.asarray(present, dtype=np.uint8), lut)
+        to_index, sigma, ins = compact_indices(np.asarray(present, dtype=np.uint8), lut)
         if ins > 250:
             raise ValueError("more than 250 conducting label values; merge phases with equal conductivity")
         dirichlet = ins + 1
@@ -96,6 +101,8 @@ class SlabOperator:
         self.dissipation_periodic = d.periodic.copy()
         if not slab.first:
             self.dissipation_periodic[0] = True
+        self.partial = np.zeros(d.lab.shape[0])
+        self.contrast = conductivity_contrast(d)
 
     def refresh(self, v: np.ndarray, jump: float) -> None:
         """Ghosts of ``v`` from the neighbours (z) and from the periodic sides (y, x)."""
@@ -144,17 +151,59 @@ class SlabOperator:
         fv.dissipation(self.d.lab, self.d.g, x, self.dissipation_periodic, partial)
         return self.total(partial)
 
+    # -- the problem protocol of microsim.solve.pcg
 
-def _mismatch(i_in: float, i_out: float) -> float:
-    den = 0.5 * (abs(i_in) + abs(i_out))
-    return abs(i_in - i_out) / den if den > 0 else 0.0
+    def vector(self, dtype) -> np.ndarray:
+        """A zeroed padded array of this rank's slab, allocated where the ranks can agree on a failure."""
+        with self.world.step():
+            # Allocation is where a rank runs out of memory: fail in a step, not halfway through a collective.
+            return np.zeros(self.d.lab.shape, dtype=dtype)
 
+    def axpy(self, x, p, alpha: float) -> None:
+        mg.axpy(x, p, alpha)
 
-def _allocate(op: SlabOperator, *dtypes):
-    """Zeroed padded arrays of this rank's slab, allocated where the ranks can agree on a failure."""
-    with op.world.step():
-        # Allocation is where a rank runs out of memory: fail in a step, not halfway through a collective.
-        return [np.zeros(op.d.lab.shape, dtype=dt) for dt in dtypes]
+    def xpay(self, z, p, beta: float) -> None:
+        fv.xpay(z, p, beta)
+
+    def energy(self, p) -> float:
+        return self.dissipation(p, self.partial)
+
+    power = energy
+
+    def mismatch(self, x) -> float:
+        return mismatch_of(*self.currents(x))
+
+    def layer_spread(self, x) -> float:
+        """Spread of the currents through every layer of faces of the whole volume (collective)."""
+        d, slab = self.d, self.slab
+        a = d.axis
+        out = np.zeros(d.lab.shape[a] - 1)
+        fv.layer_currents(d.lab, d.g, x, a, out)
+        MPI = self.world.MPI
+        if a == 0:
+            # A face between two slabs is the last layer of the lower slab and the first of
+            # the upper one: the upper slab leaves it out.
+            mine = out if slab.first else out[1:]
+            hi = np.empty(2)
+            self.world.comm.Allreduce(np.array([mine.max(), -mine.min()]), hi, op=MPI.MAX)
+            tot = np.empty(2)
+            self.world.comm.Allreduce(np.array([np.abs(mine).sum(), float(mine.size)]), tot, op=MPI.SUM)
+            mean = tot[0] / tot[1]
+            return float(hi[0] + hi[1]) / mean if mean > 0 else 0.0
+        total = np.empty_like(out)
+        self.world.comm.Allreduce(out, total, op=MPI.SUM)
+        return spread_of(total)
+
+    def boundary_norm(self, x, work) -> float:
+        return _boundary_norm(self, x, work, self.partial)
+
+    def initial_guess(self, x) -> None:
+        _initial_guess(self, x)
+
+    def precondition(self, pre, x, z):
+        """z = B (b - A x) on every rank; (r.z, r.r, mismatch, mismatch) of the whole volume."""
+        rz, rr, mis = pre(x, z)
+        return rz, rr, mis, mis
 
 
 def _boundary_norm(op: SlabOperator, x: np.ndarray, work: np.ndarray, partial: np.ndarray) -> float:
@@ -189,19 +238,20 @@ def _initial_guess(op: SlabOperator, x: np.ndarray) -> None:
 
 
 def solve_slab_potential(op: SlabOperator, tol: float | None = None, rtol: float | None = None,
-                         current_tol: float | None = None, max_iter: int = 20000,
+                         current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER,
                          progress: Callable[..., None] | None = None, solver: str = "mg"):
     """Preconditioned conjugate gradients for the potential, on every rank together.
 
-    ``solver='jacobi'``: the algorithm and the stopping test (``tol``, ``rtol``,
-    ``current_tol``, residual replacement) of
-    :func:`microsim.conductivity.solve_potential` with ``solver='jacobi'``; the
-    iterates are the single process's, bit for bit.
-
-    ``solver='mg'``: the multigrid loop of the single process with each rank's
-    V-cycle restricted to its own slab (see :func:`slab_multigrid`) and, on more
-    than one rank, the global coarse-grid correction of
-    :mod:`microsim.mpi.coarse`; on one rank it is the single-process solver.
+    The driver is the single process's (:func:`microsim.solve.pcg.pcg`); only the
+    problem (this slab, its halos and reductions) and the preconditioners differ.
+    ``solver='jacobi'``: the diagonal, whose iterates are the single process's bit
+    for bit on any number of ranks (the same loop, and reductions that add in the
+    same order). ``solver='mg'``: each rank's V-cycle restricted to its own slab
+    (see :func:`slab_multigrid`) and, on more than one rank, the global coarse-grid
+    correction of :mod:`microsim.mpi.coarse`; on one rank it is the
+    single-process geometric multigrid. The algebraic-multigrid stage of the single
+    process has no distributed form: here the geometric stage is the last one and
+    runs, restarting where it stalls, to the iteration limit.
 
     Returns ``(x, info, power)`` like the single-process solver: this rank's
     padded float64 potential, a :class:`SolverInfo` (the same on every rank) and
@@ -209,83 +259,33 @@ def solve_slab_potential(op: SlabOperator, tol: float | None = None, rtol: float
     ``progress(it, rel, mis[, done])`` is called on every rank.
     """
     check_solver(solver)
-    if solver == "mg":
-        return _solve_mg(op, tol, rtol, current_tol, max_iter, progress)
-    return _solve_jacobi(op, tol, rtol, current_tol, max_iter, progress)
-
-
-def _solve_jacobi(op, tol, rtol, current_tol, max_iter, progress):
-    # Per iteration the ranks meet three times: the halo exchange of the search direction,
-    # the reduction of p.Ap, and one reduction that carries r.r, r.z and the currents.
-    t0 = time.perf_counter()
-    acc = _Accuracy(tol, rtol, current_tol)
-    d, slab = op.d, op.slab
-    lab, g = d.lab, d.g
-    partial = np.zeros(lab.shape[0])
-    partial_z = np.zeros(lab.shape[0])
-    x, r, p, q = _allocate(op, np.float64, np.float32, np.float32, np.float32)
-    bnorm = _boundary_norm(op, x, r, partial)
-    _initial_guess(op, x)
-
-    def residual():
-        op.refresh(x, 1.0)
-        fv.apply_operator(lab, g, x, r, -1.0, partial)
-        fv.dot(r, r, partial)
-        return math.sqrt(op.total(partial)) / bnorm
-
-    def mismatch():
-        op.refresh(x, 1.0)
-        return _mismatch(*op.currents(x))
-
-    it, converged = 0, False
-    if bnorm == 0.0:
-        rel = mis = 0.0
-        converged = True
+    check_tolerances(tol, rtol, current_tol, max_iter)
+    acc = Accuracy(tol, rtol, current_tol)
+    if solver == "jacobi":
+        stage = Stage("jacobi", _SlabJacobi, np.float64, restart_after=None, trusted=estimate_trusted)
     else:
-        power0 = op.dissipation(x, partial)
-        rel = residual()
-        mis = mismatch()
-        acc.start(power0, rel)
-        converged = acc.met(rel, mis)
-    rtol_seen = acc.rtol if acc.rtol is not None else math.inf
-    restart = True
-    while not converged and it < max_iter:
-        if restart:
-            fv.jacobi_precondition(lab, g, r, p, partial)
-            rz = op.total(partial)
-            restart = False
-        op.refresh(p, 0.0)
-        fv.apply_operator(lab, g, p, q, 1.0, partial)
-        pq = op.total(partial)
-        if not pq > 0.0:  # p = 0: nothing left to reduce
-            break
-        alpha = rz / pq
-        fv.cg_update(x, r, p, q, alpha, partial)
-        it += 1
-        fv.jacobi_precondition(lab, g, r, q, partial_z)  # q is dead once r is updated: it takes z
+        stage = Stage("mg", _SlabMultigrid, np.float32, budget=GMG_BUDGET, trusted=estimate_trusted)
+    return pcg(op, (stage,), acc, max_iter, progress)
+
+
+class _SlabJacobi:
+    """The Jacobi preconditioner on a slab; one reduction carries r.z, r.r and the currents."""
+
+    def __init__(self, op: SlabOperator):
+        self.op = op
+        self.part_rz = np.zeros(op.d.lab.shape[0])
+        self.part_rr = np.zeros(op.d.lab.shape[0])
+
+    def __call__(self, x, z):
+        op = self.op
+        fv.jacobi_residual(op.d.lab, op.d.g, x, z, self.part_rz, self.part_rr)
         if op.currents_need_halo:
             op.refresh(x, 1.0)
-        # The currents are computed whether or not they are needed, to travel in this message.
-        (rr, rz_new), currents = op.world.reduce(slab, (partial, partial_z), op.local_currents(x))
-        rel = math.sqrt(rr) / bnorm
-        acc.step(alpha, rz, rz_new, rel)
-        mis = _mismatch(*currents) if rel <= rtol_seen else math.nan
-        if progress is not None:
-            progress(it, rel, mis)
-        if acc.met(rel, mis) or (acc.rtol is not None and rel <= 1e-3 * acc.rtol):
-            # Replace the recursive residual by the true one: to confirm convergence, or
-            # because the float32 recursion has drifted below what x really satisfies.
-            rel = residual()
-            converged = acc.met(rel, mis)
-            restart = True
-            acc.restart()
-            continue
-        fv.xpay(q, p, rz_new / rz if rz > 0 else 0.0)
-        rz = rz_new
-    return _finish(op, x, "pcg-jacobi", converged, it, rel, acc, rtol, current_tol, progress, partial, t0)
+        (rz, rr), currents = op.world.reduce(op.slab, (self.part_rz, self.part_rr), op.local_currents(x))
+        return rz, rr, mismatch_of(*currents)
 
 
-def slab_multigrid(op: SlabOperator) -> _Multigrid:
+def slab_multigrid(op: SlabOperator) -> GeometricMultigrid:
     """The multigrid V-cycle of the single process, built on this rank's slab alone.
 
     The slab's ghost planes hold the neighbouring ranks' labels, so the V-cycle
@@ -302,7 +302,7 @@ def slab_multigrid(op: SlabOperator) -> _Multigrid:
     periodic = d.periodic.copy()
     if op.world.size > 1:
         periodic[0] = False
-    return _Multigrid(Discretisation(d.lab, d.g, d.sigma_scale, d.axis, periodic, d.cell_problem))
+    return GeometricMultigrid(Discretisation(d.lab, d.g, d.sigma_scale, d.axis, periodic, d.cell_problem))
 
 
 def slab_coarse_grid(op: SlabOperator) -> CoarseGrid | None:
@@ -327,30 +327,32 @@ def slab_coarse_grid(op: SlabOperator) -> CoarseGrid | None:
     return CoarseGrid(op.world, op.slab, op.d)
 
 
-def _solve_mg(op, tol, rtol, current_tol, max_iter, progress):
-    # Per iteration the ranks meet four times: halo exchanges of p and of x, the reduction
-    # of p.Ap, and one reduction that carries r.z, r.r and the currents; with the coarse
-    # grid also a halo exchange of z, and the reduction carries the coarse right-hand side.
-    t0 = time.perf_counter()
-    acc = _Accuracy(tol, rtol, current_tol)
-    d, slab, world = op.d, op.slab, op.world
-    partial = np.zeros(d.lab.shape[0])
-    with world.step():
-        cycle = slab_multigrid(op)
-    coarse = slab_coarse_grid(op)
-    x, p, z = _allocate(op, np.float64, np.float32, np.float32)
-    bnorm = _boundary_norm(op, x, z, partial)
-    _initial_guess(op, x)
-    if coarse is not None:
-        # Start from a residual with no component in the coarse space (P^T r = 0).
-        coarse.restrict(x)
-        world.reduce(slab, (), (), coarse.segment)
-        coarse.solve()
-        coarse.prolong(x)
-        op.refresh(x, 1.0)
 
-    def cycle_and_currents():
-        rz, rr = cycle(x, z)
+
+class _SlabMultigrid:
+    """The slabs' V-cycles and, on more than one rank, the global coarse grid (see :func:`slab_coarse_grid`).
+
+    The first call corrects the potential by the coarse grid, so that the residual
+    has no component in the coarse space (P^T r = 0) from then on.
+    """
+
+    def __init__(self, op: SlabOperator):
+        self.op = op
+        with op.world.step():
+            self.cycle = slab_multigrid(op)
+        self.coarse = slab_coarse_grid(op)
+        self.started = False
+
+    def __call__(self, x, z):
+        op, coarse, world, slab = self.op, self.coarse, self.op.world, self.op.slab
+        if coarse is not None and not self.started:
+            coarse.restrict(x)
+            world.reduce(slab, (), (), coarse.segment)
+            coarse.solve()
+            coarse.prolong(x)
+            op.refresh(x, 1.0)
+        self.started = True
+        rz, rr = self.cycle(x, z)
         if op.currents_need_halo:
             op.refresh(x, 1.0)
         if coarse is None:
@@ -358,7 +360,7 @@ def _solve_mg(op, tol, rtol, current_tol, max_iter, progress):
         else:
             # z = B r + P A_c^-1 P^T (r - A B r): the slabs' V-cycles, then the coarse
             # correction of the residual they leave.
-            world.exchange(z, bool(d.periodic[0]))
+            world.exchange(z, bool(op.d.periodic[0]))
             coarse.restrict(x, z)
             z[0] = 0.0  # the slab V-cycle takes its z ghost planes as zero
             z[-1] = 0.0
@@ -366,53 +368,4 @@ def _solve_mg(op, tol, rtol, current_tol, max_iter, progress):
             # The coarse term's share of r.z is added once, after the sum over the ranks.
             rz += coarse.solve()
             coarse.prolong(z)
-        return rz, rr, _mismatch(i_in, i_out)
-
-    power0 = op.dissipation(x, partial)
-    it, converged = 0, False
-    if bnorm == 0.0:
-        rel = mis = 0.0
-        converged = True
-    else:
-        rz, rr, mis = cycle_and_currents()
-        rel = math.sqrt(rr) / bnorm
-        acc.start(power0, rel)
-        converged = acc.met(rel, mis)
-        p[...] = z
-    best_rel, best_it = rel, 0
-    while not converged and it < max_iter:
-        op.refresh(p, 0.0)
-        pap = op.dissipation(p, partial)  # p.Ap, each face once
-        if not pap > 0.0:
-            break
-        alpha = rz / pap
-        mg.axpy(x, p, alpha)
-        op.refresh(x, 1.0)
-        it += 1
-        rz_new, rr, mis = cycle_and_currents()
-        rel = math.sqrt(rr) / bnorm
-        acc.step(alpha, rz, rz_new, rel)
-        if progress is not None:
-            progress(it, rel, mis)
-        if acc.met(rel, mis):
-            converged = True
-            break
-        if rel <= 0.5 * best_rel:
-            best_rel, best_it = rel, it
-        elif it - best_it >= STAGNATION_ITERATIONS:
-            break
-        fv.xpay(z, p, rz_new / rz if rz > 0 else 0.0)
-        rz = rz_new
-    del cycle, coarse, p, z
-    return _finish(op, x, "pcg-mg", converged, it, rel, acc, rtol, current_tol, progress, partial, t0)
-
-
-def _finish(op, x, method, converged, it, rel, acc, rtol, current_tol, progress, partial, t0):
-    op.refresh(x, 1.0)
-    mis = _mismatch(*op.currents(x))
-    if progress is not None:
-        progress(it, rel, mis, True)
-    power = op.dissipation(x, partial)
-    info = SolverInfo(method, bool(converged), it, float(rel), float(mis), time.perf_counter() - t0, rtol,
-                      current_tol, acc.tol, float(acc.estimate))
-    return x, info, power
+        return rz, rr, mismatch_of(i_in, i_out)
