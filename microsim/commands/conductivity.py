@@ -6,6 +6,7 @@ import re
 import sys
 
 from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memory_bytes, conductivity
+from ..solve.accuracy import DEFAULT_MAX_ITER, check_tolerances
 from ..jsonio import write_json
 from ..progress import Progress
 from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, read_input,
@@ -27,12 +28,14 @@ def register(sub) -> None:
                    help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
                         "jacobi: Jacobi-preconditioned, the reference")
     p.add_argument("--tol", type=float, default=None,
-                   help=f"bound on the estimated relative error of sigma_eff and tau (default {DEFAULT_TOL:g} "
-                        "unless --rtol or --current-tol is given)")
-    p.add_argument("--rtol", type=float, default=None, help="relative residual to reach (default: not used)")
+                   help=f"bound on the estimated relative error of sigma_eff and tau, in [1e-12, 1e-3] "
+                        f"(default {DEFAULT_TOL:g}; it applies to every solve)")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="relative residual to reach as well, in [1e-15, 1e-2] (default: not used)")
     p.add_argument("--current-tol", type=float, default=None,
-                   help="relative inlet/outlet current mismatch to reach (default: not used)")
-    p.add_argument("--max-iter", type=int, default=20000)
+                   help="relative inlet/outlet current mismatch to reach as well, in [1e-12, 0.1] (default: not used)")
+    p.add_argument("--max-iter", type=int, default=DEFAULT_MAX_ITER,
+                   help=f"iteration limit, the only stop short of convergence (default {DEFAULT_MAX_ITER})")
     p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
                    help="refuse volumes whose solve needs more memory than this, e.g. 16G or 800M "
                         "(default: the memory available now; 'none' = no check)")
@@ -72,6 +75,7 @@ def run(args) -> int:
         return run_distributed(args)
     if args.fields:
         raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")
+    check_tolerances(args.tol, args.rtol, args.current_tol, args.max_iter)  # before any work
     apply_threads(args)
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
@@ -84,7 +88,8 @@ def run(args) -> int:
     if args.out:
         write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(), **result.to_dict()})
     if not result.converged:
-        print("microsim conductivity: error: a solve did not converge; raise --max-iter or loosen --tol/--rtol",
-              file=sys.stderr)
+        for r in result:
+            if not r.converged:
+                print(f"microsim conductivity: error: {r.carrier} {r.direction}: {r.message}", file=sys.stderr)
         return 3
     return 0

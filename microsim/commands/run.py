@@ -69,7 +69,9 @@ def main(args) -> int:
         print(f"warning: {w}")
     print(f"wrote {out}/ (open {out / 'report.html'})")
     if not result.converged:
-        print("microsim run: error: a solve did not converge; raise [finite_volume] max_iter or loosen rtol",
-              file=sys.stderr)
+        for t in result.document.get("transport", ()):
+            if not t["converged"]:
+                print(f"microsim run: error: {t['carrier']} {t['direction']}: {t['message']}", file=sys.stderr)
+        print("microsim run: error: a solve did not converge (see its message; the report marks it)", file=sys.stderr)
         return 3
     return 0

@@ -42,6 +42,7 @@ from typing import Any, Mapping
 
 from .. import tomlio
 from ..conductivity import DEFAULT_SOLVER, SOLVERS
+from ..solve.accuracy import DEFAULT_MAX_ITER, check_tolerances
 from ..phases import CARRIERS, PhaseTable
 from ..tomlio import tomllib
 from ..volume import AXES, check_voxel_size, directions as parse_directions
@@ -149,7 +150,7 @@ class FiniteVolumeOptions:
     tol: float | None = None
     rtol: float | None = None
     current_tol: float | None = None
-    max_iter: int = 20000
+    max_iter: int = DEFAULT_MAX_ITER
     solver: str = DEFAULT_SOLVER
 
 
@@ -439,7 +440,11 @@ def _parse(doc: Mapping, base: Path, origin: Path | None) -> RunConfig:
         tol=_float("finite_volume", fvt, "tol", None, allow_none=True),
         rtol=_float("finite_volume", fvt, "rtol", None, allow_none=True),
         current_tol=_float("finite_volume", fvt, "current_tol", None, allow_none=True),
-        max_iter=_int("finite_volume", fvt, "max_iter", 20000, lo=1), solver=solver)
+        max_iter=_int("finite_volume", fvt, "max_iter", DEFAULT_MAX_ITER, lo=1), solver=solver)
+    try:
+        check_tolerances(fv.tol, fv.rtol, fv.current_tol, fv.max_iter)
+    except ValueError as exc:
+        raise ConfigError(f"[finite_volume] {exc}") from None
 
     rwt = doc.get("random_walk")
     if rwt is None:

@@ -593,19 +593,22 @@ def _figures(folder: Path, volume: Volume, config: RunConfig, field_slices, curr
     fig.phase_slices(volume.labels, volume.phases, vs, folder / "phases.png",
                      title=f"phases of {config.name} ({' x '.join(map(str, volume.shape))} voxels)")
     out["phases"] = "phases.png"
+    unconverged = {(r["carrier"], r["direction"]) for r in rows
+                   if r["method"] == "finite_volume" and not r["converged"]}
     for (c, d), (pot, mag) in field_slices.items():
+        ok = (c, d) not in unconverged
         name = f"potential_{c}_{d}.png"
         fig.field_slices(pot, vs, folder / name, f"potential, {c} transport along {d} (1 V applied)", "potential (V)",
-                         cmap="viridis")
+                         cmap="viridis", converged=ok)
         out[f"potential {c} {d}"] = name
         name = f"current_{c}_{d}.png"
         fig.field_slices(mag, vs, folder / name, f"current-density magnitude, {c} transport along {d}",
-                         "|j| (A/m^2, 1 V applied)", log=True, cmap="inferno")
+                         "|j| (A/m^2, 1 V applied)", log=True, cmap="inferno", converged=ok)
         out[f"current {c} {d}"] = name
     axis = config.analysis.profile_axis
     a = AXES[axis]
     fig.profiles(axis, np.asarray(_positions(volume, a)), _profiles(volume, a), current_profiles,
-                 folder / "profiles.png")
+                 folder / "profiles.png", unconverged=[f"{c} {d}" for c, d in unconverged])
     out["profiles"] = "profiles.png"
     if perc_rows:
         periodic = config.finite_volume.periodic_sides or config.finite_volume.cell_problem

@@ -118,12 +118,21 @@ def phase_slices(labels: np.ndarray, phases, voxel_size_um, path, title: str = "
     return _save(fig, path)
 
 
+def not_converged_mark(fig) -> None:
+    """Write "NOT CONVERGED" across a figure: what it shows is the last iterate of a solve, not a result."""
+    fig.text(0.5, 0.5, "NOT CONVERGED\nlast iterate, not a result", ha="center", va="center", fontsize=26,
+             color="#d62728", alpha=0.75, rotation=18, fontweight="bold", zorder=100,
+             bbox=dict(facecolor="white", alpha=0.6, edgecolor="#d62728"))
+
+
 def field_slices(slices: Sequence[np.ndarray], voxel_size_um, path, title: str, units: str,
-                 log: bool = False, cmap: str = "viridis") -> Path:
+                 log: bool = False, cmap: str = "viridis", converged: bool = True) -> Path:
     """Three orthogonal slices of a scalar field (as from :func:`orthogonal_slices`), one colour scale.
 
     NaN voxels (outside the conducting network) are drawn grey. ``log`` uses a
     logarithmic colour scale over the positive values (for current densities).
+    A field of a solve that did not converge (``converged=False``) is marked so on
+    the figure itself.
     """
     plt = _pyplot()
     from matplotlib.colors import LogNorm, Normalize
@@ -152,17 +161,21 @@ def field_slices(slices: Sequence[np.ndarray], voxel_size_um, path, title: str, 
     fig.tight_layout(rect=(0, 0, 0.92, 1))
     cax = fig.add_axes((0.93, 0.15, 0.015, 0.7))
     fig.colorbar(image, cax=cax).set_label(units, fontsize=8)
+    if not converged:
+        not_converged_mark(fig)
     return _save(fig, path)
 
 
 def profiles(axis: str, positions_um: np.ndarray, phase_fractions: Mapping[str, np.ndarray],
-             currents: Mapping[str, np.ndarray], path) -> Path:
+             currents: Mapping[str, np.ndarray], path, unconverged: Sequence[str] = ()) -> Path:
     """Through-thickness profiles: phase fractions per slice, and the current carried by each slice.
 
     ``currents`` maps a label (e.g. 'ionic x') to the mean current density along
     that solve's transport direction over each slice (any unit); each curve is
     drawn relative to its own mean over the slices, so carriers whose
-    conductivities differ by decades share one axis.
+    conductivities differ by decades share one axis. Curves named in
+    ``unconverged`` come from solves that did not converge: they are drawn dashed,
+    labelled so, and the figure carries the "not converged" mark.
     """
     plt = _pyplot()
     n = 2 if currents else 1
@@ -180,13 +193,17 @@ def profiles(axis: str, positions_um: np.ndarray, phase_fractions: Mapping[str, 
         for name, cur in currents.items():
             cur = np.asarray(cur, dtype=np.float64)
             mean = cur.mean()
-            ax.plot(positions_um, cur / mean if mean > 0 else cur, label=name)
+            bad = name in unconverged
+            ax.plot(positions_um, cur / mean if mean > 0 else cur, linestyle="--" if bad else "-",
+                    label=f"{name} (NOT CONVERGED)" if bad else name)
         ax.axhline(1.0, color="0.6", linewidth=0.8, zorder=0)
         ax.set_xlabel(f"{axis} (um)")
         ax.set_ylabel("current density in the slice / its mean")
         ax.set_title(f"current per slice along {axis}", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
+    if any(name in unconverged for name in currents):
+        not_converged_mark(fig)
     return _save(fig, path)
 
 

@@ -106,6 +106,8 @@ class Accuracy:
     def _ritz(self) -> float:
         a = np.asarray(self.alphas)
         b = np.asarray(self.betas[:len(a) - 1])
+        if not (np.all(a > 0) and np.all(b >= 0) and np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            return math.inf  # rounding has broken the Lanczos relation: nothing to learn from it
         diag = 1.0 / a
         diag[1:] += b / a[:-1]
         return float(eigvalsh_tridiagonal(diag, np.sqrt(b) / a[:-1], select="i", select_range=(0, 0))[0])
@@ -124,7 +126,7 @@ class Accuracy:
         self.betas.append(rz_new / rz if rz > 0 else 0.0)
         if rel <= EXACT_RESIDUAL:
             self.estimate = 0.0
-        elif len(s) == 4 and min(s[:3]) > 0 and self.power > 0 and self.ritz_min > 0:
+        elif len(s) == 4 and min(s[:3]) > 0 and self.power > 0 and self.ritz_min > 0 and rz_new > 0:
             q = max(s[3] / s[2], s[2] / s[1], s[1] / s[0])
             tail = s[3] * q / (1 - q) if q < 1 else math.inf
             self.estimate = max(tail, rz_new / self.ritz_min) / self.power
