@@ -12,7 +12,7 @@ import numpy as np
 from kernels import fv
 
 from ..conductivity import BRUGGEMAN_ALPHA, ConductivityResult, DirectionResult, solved_numbers
-from ..solve.accuracy import check_tolerances
+from ..solve.accuracy import DEFAULT_MAX_ITER, check_tolerances
 from ..solve.names import check_solver
 from ..phases import CARRIERS, check_carrier
 from ..volume import axis_index, directions, label_counts, lookup
@@ -57,7 +57,7 @@ def _conducting_names(phases, carrier: str, present: np.ndarray) -> tuple[str, .
 def distributed_conductivity(path, phases=None, voxel_size_um=None, direction: str | Sequence[str] = "all",
                              carrier: str = "ionic", *, periodic_sides: bool = False, cell_problem: bool = False,
                              tol: float | None = None, rtol: float | None = None,
-                             current_tol: float | None = None, max_iter: int = 20000, solver: str = "mg",
+                             current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER, solver: str = "mg",
                              fields=None, crop=None, stride=None, downsample=None, dataset: str | None = None,
                              raw=None, slice_thickness_um=None, world: World | None = None,
                              progress: Callable[..., None] | None = None) -> DistributedResult:

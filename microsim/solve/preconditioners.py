@@ -144,4 +144,5 @@ def stages(solver: str) -> tuple[Stage, ...]:
                       trusted=estimate_trusted),)
     return (Stage("mg", lambda problem: GeometricMultigrid(problem.d), np.float32, budget=GMG_BUDGET,
                   untrusted_budget=GMG_BUDGET_AT_CONTRAST, trusted=estimate_trusted),
-            Stage("amg", lambda problem: AlgebraicMultigrid(problem.d), np.float64, unavailable=amg_unavailable))
+            Stage("amg", lambda problem: AlgebraicMultigrid(problem.d), np.float64, restart_after=None,
+                  unavailable=amg_unavailable))
