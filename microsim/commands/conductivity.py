@@ -65,6 +65,23 @@ def memory_arg(text: str):
     return value
 
 
+def _check_limit(args) -> None:
+    """The solve's memory from the header, before a voxel is read (the solver checks again on the volume)."""
+    from ..conductivity import estimate_memory
+    from ._guard import check_read, region_shape
+    shape = region_shape(args)[0]
+    n = 1
+    for s in shape:
+        n *= s
+    try:
+        est = estimate_memory(shape, args.solver, periodic=args.periodic_sides).peak_bytes
+    except Exception:  # the solver refines its estimate on the volume itself
+        est = 30 * n
+    limit = available_memory_bytes() if args.max_memory is None else args.max_memory
+    check_read(args, "conductivity", extra_bytes=est, per_voxel=0, limit=limit or 0,
+               hint="crop the volume (--crop), thin it (--stride/--downsample) or raise the limit (--max-memory)")
+
+
 def run(args) -> int:
     from ..mpi.world import launched_ranks
     if args.distributed or launched_ranks() > 1:
@@ -73,6 +90,9 @@ def run(args) -> int:
     if args.fields:
         raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")
     apply_threads(args)
+    from ._guard import check_read, guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.out])
+    _check_limit(args)
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)

@@ -280,6 +280,13 @@ def generate(recipe: Recipe, seed: int | None = None, progress: Progress | None 
             extra.append(_scaled(voids, pv.threshold))
             scales["pore"] = pv.threshold
         labels[labels == placement.FREE] = ELECTROLYTE
+    if recipe.porosity.filled_with == "electrolyte" and counts["pore"] > 0:
+        # the porous microstructure with its voids filled: every particle stays where it is
+        labels[labels == PORE] = ELECTROLYTE
+        extra = [e for e in extra if not (len(e) and int(e.phase[0]) == PORE)]
+        targets = dict(targets)
+        targets["electrolyte"] = targets["electrolyte"] + targets["pore"]
+        targets["pore"] = 0.0
     progress.line("  electrolyte and pores placed", force=True)
     timings["electrolyte_pores"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all

@@ -32,6 +32,7 @@ TOML layout (every key of a table is optional unless marked)::
     [porosity]
     fraction = 0.13                # part of the whole volume
     size = { d50_um = 1.0, gsd = 1.5 }   # voids cut into a matrix electrolyte
+    # filled_with = "electrolyte"  # place the voids, then fill them: same particles, no porosity
 
     [cbd]
     material = "carbon_black"
@@ -262,10 +263,15 @@ class ElectrolyteSpec:
 
 @dataclass(frozen=True)
 class PorositySpec:
-    """Void fraction of the whole volume; ``size`` gives the voids cut into a matrix electrolyte."""
+    """Void fraction of the whole volume; ``size`` gives the voids cut into a matrix electrolyte.
+
+    ``filled_with = "electrolyte"`` places the voids as usual and then fills them with
+    electrolyte: the same particles as the porous recipe, without its porosity.
+    """
 
     fraction: float = 0.0
     size: SizeDistribution | None = None
+    filled_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -368,6 +374,8 @@ class Recipe:
         if e.fraction is not None:
             _number(e.fraction, "electrolyte.fraction", 0.0, 1.0, lo_open=True)
         _number(p.fraction, "porosity.fraction", 0.0, 0.6)
+        if p.filled_with not in (None, "electrolyte"):
+            raise RecipeError(f"porosity.filled_with = {p.filled_with!r} must be 'electrolyte' (or left out)")
         if p.fraction > 0 and e.form == "matrix" and p.size is None:
             raise RecipeError("porosity in a matrix electrolyte needs porosity.size, the void diameters "
                               "(e.g. { d50_um = 1.0, gsd = 1.5 })")
