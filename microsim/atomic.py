@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .safety import disk_full_error, is_disk_full, temp_path
+from .safety import DiskFullError, disk_full_error, is_disk_full, temp_path
 
 
 def _umask() -> int:
@@ -47,12 +47,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         os.chmod(tmp, mode & ~_umask())
         os.replace(tmp, path)
     except BaseException as exc:
+        # a full disk met by a companion file written inside this block is reported for this path
+        full = isinstance(exc, DiskFullError) or is_disk_full(exc, path.parent if str(path.parent) else Path("."))
         if tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        if isinstance(exc, Exception) and is_disk_full(exc):
+        if full:
             raise disk_full_error(path, exc) from None
         raise
 

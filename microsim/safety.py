@@ -49,8 +49,10 @@ class SafetyError(ValueError):
     """A command was refused before it did any work; the message says why and what helps."""
 
 
-class DiskFullError(SafetyError, OSError):
+class DiskFullError(SafetyError):
     """The file system has no room for an output; nothing partial was kept."""
+
+    errno = errno.ENOSPC
 
 
 # ---------------------------------------------------------------------------
@@ -295,23 +297,34 @@ def check_disk(path, need_bytes: float, what: str = "the output") -> None:
     free = free_bytes(path)
     if free is None or need_bytes * 1.05 <= free:
         return
-    raise DiskFullError(errno.ENOSPC, f"{os.fspath(path)}: {what} needs about {size_text(need_bytes)} but only "
+    raise DiskFullError(f"{os.fspath(path)}: {what} needs about {size_text(need_bytes)} but only "
                         f"{size_text(free)} is free there; free some space or choose another output folder")
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, DiskFullError):
+def is_disk_full(exc: BaseException, folder=None) -> bool:
+    """Whether ``exc`` comes from a full file system (by its errno, its text, or no room left in ``folder``)."""
+    if isinstance(exc, DiskFullError) or not isinstance(exc, Exception):
         return False
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return True
     text = str(exc)
-    return "No space left" in text or "errno = 28" in text or "Disk quota exceeded" in text
+    if "No space left" in text or "errno = 28" in text or "Disk quota exceeded" in text:
+        return True
+    if folder is not None and isinstance(exc, (OSError, ValueError)):
+        # some writers report a short write in their own words ('N requested and M written')
+        free = free_bytes(folder)
+        return free is not None and free < FULL_BELOW_BYTES
+    return False
+
+
+#: a file system with less free space than this after a failed write is taken as full
+FULL_BELOW_BYTES = 1 << 16
 
 
 def disk_full_error(path, exc: BaseException) -> DiskFullError:
     free = free_bytes(path)
     room = "" if free is None else f" ({size_text(free)} free)"
-    return DiskFullError(errno.ENOSPC, f"{os.fspath(path)}: the file system is full{room}; nothing was kept. "
+    return DiskFullError(f"{os.fspath(path)}: the file system is full{room}; nothing was kept. "
                          "Free some space or choose another output folder")
 
 
@@ -398,6 +411,22 @@ def remove_stale_temporaries(folder, progress=None) -> list[Path]:
         else:
             print(msg, file=sys.stderr)
     return removed
+
+
+def end_with_parent(parent_pid: int, sig: int | None = None) -> None:
+    """Ask the kernel to send ``sig`` (default SIGTERM) to this process when its parent ends (Linux).
+
+    A worker whose parent is killed with SIGKILL then stops too (and cleans up
+    as on SIGTERM) instead of writing on alone. Elsewhere this does nothing.
+    """
+    import signal
+    sig = signal.SIGTERM if sig is None else sig
+    if sys.platform.startswith("linux"):
+        import ctypes
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent ended before the request was made
+        os.kill(os.getpid(), sig)
 
 
 # ---------------------------------------------------------------------------

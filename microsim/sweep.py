@@ -286,10 +286,15 @@ def _run_case(case: Case, base_dir: Path, out: Path, sweep_name: str) -> str:
     return "done"
 
 
-def _worker(case: Case, base_dir: str, out: str, sweep_name: str, threads: int) -> None:
-    """Body of a case process: SIGINT is left to the parent, SIGTERM stops the case cleanly."""
+def _worker(case: Case, base_dir: str, out: str, sweep_name: str, threads: int, parent: int | None = None) -> None:
+    """Body of a case process: SIGINT is left to the parent, SIGTERM stops the case cleanly.
+
+    If the sweep is killed (even with SIGKILL) the case gets SIGTERM and removes its partial run folder."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     interrupt_on_sigterm()
+    if parent is not None:
+        from .safety import end_with_parent
+        end_with_parent(parent)
     try:
         import numba
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -361,7 +366,7 @@ def _remove_partials(out: Path, progress=None) -> None:
 
 
 def _start(ctx, case: Case, spec: SweepSpec, out: Path, threads: int):
-    p = ctx.Process(target=_worker, args=(case, str(spec.base_dir), str(out), spec.name, threads),
+    p = ctx.Process(target=_worker, args=(case, str(spec.base_dir), str(out), spec.name, threads, os.getpid()),
                     name=f"microsim-case-{case.id}", daemon=False)
     # SIGINT is blocked while the child is started: the child inherits the blocked signal, so a
     # Ctrl-C during its import cannot kill it half-way (stopping cases is the parent's job,

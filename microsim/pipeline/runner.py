@@ -36,7 +36,7 @@ from ..conductivity import solve_direction
 from ..jsonio import json_safe, write_json
 from ..percolation import percolation
 from ..progress import Progress
-from ..safety import (OutputLock, allow_symlink_output, check_disk, check_input, check_memory, check_outputs, count,
+from ..safety import (DiskFullError, OutputLock, allow_symlink_output, check_disk, check_input, check_memory, check_outputs, count,
                       disk_full_error, identity, is_disk_full, rename_noreplace, temp_path, volume_inputs)
 from ..volume import AXES, Volume
 from .config import ConfigError, RecipeSource, RunConfig, StackSource, load_config, toml_text
@@ -188,7 +188,7 @@ def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite:
             _publish(staging, out, before)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(exc, Exception) and is_disk_full(exc):
+            if isinstance(exc, DiskFullError) or is_disk_full(exc, parent):
                 raise disk_full_error(out, exc) from None
             raise
     return RunResult(out, document)
