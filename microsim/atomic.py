@@ -30,6 +30,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     ...     _ = open(tmp, "w").write("complete")
     """
     path = Path(path)
+    if path.is_symlink():
+        # the commands refuse output links unless asked to write through them: then do so
+        path = Path(os.path.realpath(path))
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"{path}: output folder {path.parent} does not exist; create it first")
     suffix = path.suffix if suffix is None else suffix

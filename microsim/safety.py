@@ -405,11 +405,9 @@ def remove_stale_temporaries(folder, progress=None) -> list[Path]:
         except OSError:
             continue
         removed.append(path)
-        msg = f"microsim: removed {path}, a temporary left by process {pid}, which is no longer running"
-        if progress is not None and hasattr(progress, "line"):
-            progress.line(msg, force=True)
-        else:
-            print(msg, file=sys.stderr)
+        # a notice, not progress: shown with --quiet too
+        print(f"microsim: removed {path}, a temporary left by process {pid}, which is no longer running",
+              file=sys.stderr)
     return removed
 
 
@@ -459,13 +457,16 @@ def rename_noreplace(src, dst) -> None:
     os.rename(src, dst)
 
 
-def identity(path) -> tuple[int, int] | None:
-    """(device, inode) of ``path`` without following a final link, or None if it does not exist."""
+def identity(path) -> tuple[int, int, int, int] | None:
+    """(device, inode, mtime, ctime) of ``path`` without following a final link, or None if it does not exist.
+
+    A folder removed and made again may get the same inode number; its times differ.
+    """
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
 class OutputLock:
@@ -501,7 +502,8 @@ class OutputLock:
                 raise SafetyError(f"{self.target}: another microsim{who} is writing this {self.what}; wait for it "
                                   "to finish or choose another --out") from None
             # the file may have been removed by the previous holder between open and lock
-            if identity(self.path) != (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+            now = identity(self.path)
+            if now is None or now[:2] != (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
                 os.close(fd)
                 continue
             os.ftruncate(fd, 0)

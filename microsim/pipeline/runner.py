@@ -174,6 +174,8 @@ def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite:
     progress = progress if progress is not None else Progress(quiet=quiet)
     # Every check before any work: the inputs stay untouched, one writer per folder.
     check_run_paths(config, out, overwrite=overwrite, progress=progress, allow_symlink=allow_symlink)
+    if out.is_symlink():  # allowed: write where it points
+        out = Path(os.path.realpath(out))
     with OutputLock(out, "run folder"):
         if out.exists() and not overwrite:
             raise ConfigError(f"{out}: output folder exists; choose another --out or pass --overwrite")
@@ -318,7 +320,8 @@ def _publish(staging: Path, out: Path, before=None) -> None:
     if now is not None and now != before:
         keep = out.with_name(f"{out.name}.new-{os.getpid()}")
         os.replace(staging, keep)
-        raise ConfigError(f"{out}: appeared while this run was running (another program wrote it) and was not "
+        what = "appeared" if before is None else "was replaced or changed"
+        raise ConfigError(f"{out}: {what} while this run was running (another program wrote it) and was not "
                           f"replaced; this run's results are in {keep}")
     if now is None:
         try:
