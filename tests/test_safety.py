@@ -584,3 +584,9 @@ def test_dense_lco_preset_is_the_porous_one_with_its_voids_filled():
                           b.particles.centres_um[b.particles.phase == ACTIVE])
     assert b.targets["pore"] == 0.0
     assert abs(b.achieved["electrolyte"] - (a.achieved["electrolyte"] + a.achieved["pore"])) < 1e-12
+
+
+@pytest.mark.parametrize("option, value", [("--rtol", "1"), ("--rtol", "5"), ("--current-tol", "5"),
+                                           ("--tol", "0"), ("--tol", "nan"), ("--max-iter", "0")])
+def test_tolerances_that_would_end_the_solve_before_it_starts_are_refused(work, capsys, option, value):
+    refused(capsys, work, ["conductivity", "a.tif", "--phases", "p.toml", option, value], f"argument {option}")

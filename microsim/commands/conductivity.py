@@ -12,6 +12,28 @@ from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, ap
                       results_table, voxel_size_arg)
 
 
+def _tolerance(text: str) -> float:
+    """A relative tolerance: a number strictly between 0 and 1 (1 or more would stop before the first iteration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is outside the meaningful range 0 < tolerance < 1 (relative, "
+                                         "e.g. 1e-4); a tolerance of 1 or more ends the solve before it starts")
+    return value
+
+
+def _iterations(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser("conductivity", help="effective conductivity and tortuosity factor of a labelled volume",
                        description="Solve steady conduction through a labelled volume and report sigma_eff, "
@@ -26,13 +48,13 @@ def register(sub) -> None:
     p.add_argument("--solver", default=DEFAULT_SOLVER, choices=SOLVERS,
                    help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
                         "jacobi: Jacobi-preconditioned, the reference")
-    p.add_argument("--tol", type=float, default=None,
+    p.add_argument("--tol", type=_tolerance, default=None,
                    help=f"bound on the estimated relative error of sigma_eff and tau (default {DEFAULT_TOL:g} "
                         "unless --rtol or --current-tol is given)")
-    p.add_argument("--rtol", type=float, default=None, help="relative residual to reach (default: not used)")
-    p.add_argument("--current-tol", type=float, default=None,
+    p.add_argument("--rtol", type=_tolerance, default=None, help="relative residual to reach (default: not used)")
+    p.add_argument("--current-tol", type=_tolerance, default=None,
                    help="relative inlet/outlet current mismatch to reach (default: not used)")
-    p.add_argument("--max-iter", type=int, default=20000)
+    p.add_argument("--max-iter", type=_iterations, default=20000)
     p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
                    help="refuse volumes whose solve needs more memory than this, e.g. 16G or 800M "
                         "(default: the memory available now; 'none' = no check)")
