@@ -187,8 +187,10 @@ def check_outputs(inputs: Iterable, outputs: Iterable, *, folders: Iterable = ()
     ----------
     inputs : paths (files or folders) that must stay unchanged; missing ones are ignored
     outputs : files to be written (sidecars included by the caller)
-    folders : folders to be created or written into (e.g. ``--plots``)
-    replace_folders : folders that will be replaced as a whole (``run --overwrite``)
+    folders : folders to be created or written into (e.g. ``--plots``); they may hold inputs,
+        but may not be an input or lie inside an input folder
+    replace_folders : folders that will be replaced as a whole (``run --overwrite``): no input
+        may lie inside
     allow_symlink : write through an output that is a symbolic link
     clean : remove stale temporaries of dead processes in the output folders
     """
@@ -218,12 +220,10 @@ def check_outputs(inputs: Iterable, outputs: Iterable, *, folders: Iterable = ()
             if _same(text, name) or real == ireal:
                 raise SafetyError(f"{text}: this output is the input {name} (the same file); writing it would "
                                   "destroy the input. Choose another output name")
-            if kind in ("folder", "replace"):
-                if _inside(iabs, absolute) or _inside(ireal, real):
-                    raise SafetyError(f"{text}: the output folder contains the input {name}; "
-                                      + ("replacing the folder would delete it" if kind == "replace" else
-                                         "writing there could overwrite it")
-                                      + ". Choose another output folder")
+            # a folder written into may hold inputs (its files have other names); one that is replaced may not
+            if kind == "replace" and (_inside(iabs, absolute) or _inside(ireal, real)):
+                raise SafetyError(f"{text}: the output folder contains the input {name}; replacing the folder "
+                                  "would delete it. Choose another output folder")
             if os.path.isdir(name) and (_inside(absolute, iabs) or _inside(real, ireal)):
                 raise SafetyError(f"{text}: the output lies inside the input folder {name}, which must stay "
                                   "unchanged; write it elsewhere")

@@ -590,3 +590,21 @@ def test_dense_lco_preset_is_the_porous_one_with_its_voids_filled():
                                            ("--tol", "0"), ("--tol", "nan"), ("--max-iter", "0")])
 def test_tolerances_that_would_end_the_solve_before_it_starts_are_refused(work, capsys, option, value):
     refused(capsys, work, ["conductivity", "a.tif", "--phases", "p.toml", option, value], f"argument {option}")
+
+
+def test_a_folder_written_into_may_hold_inputs_but_one_replaced_may_not(work):
+    safety.check_outputs([work / "a.tif"], [], folders=[work], clean=False)  # e.g. analyze --plots .
+    with pytest.raises(safety.SafetyError, match="contains the input"):
+        safety.check_outputs([work / "a.tif"], [], replace_folders=[work], clean=False)
+    with pytest.raises(safety.SafetyError, match="is the input"):
+        safety.check_outputs([work / "a.tif"], [], folders=[work / "a.tif"], clean=False)
+
+
+def test_rename_noreplace_never_replaces(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()  # empty: os.rename would replace it
+    with pytest.raises(FileExistsError):
+        safety.rename_noreplace(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "a").is_dir() and (tmp_path / "b").is_dir()
+    safety.rename_noreplace(tmp_path / "a", tmp_path / "c")
+    assert (tmp_path / "c").is_dir() and not (tmp_path / "a").exists()

@@ -106,14 +106,14 @@ def _check_limit(args) -> None:
 
 def run(args) -> int:
     from ..mpi.world import launched_ranks
+    from ._guard import guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.out, args.fields])
     if args.distributed or launched_ranks() > 1:
         from ..mpi.command import run_distributed
         return run_distributed(args)
     if args.fields:
         raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")
     apply_threads(args)
-    from ._guard import check_read, guard
-    guard(args, inputs=[args.volume, args.phases], outputs=[args.out])
     _check_limit(args)
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)

@@ -438,8 +438,13 @@ class Recipe:
                               "parts of the solids and must sum to 1 (or leave out electrolyte.fraction)")
         return {"active": a, "electrolyte": e, "CBD": c}
 
-    def volume_fractions(self) -> dict[str, float]:
-        """Target volume fraction of each phase in the whole volume (they sum to 1)."""
+    def volume_fractions(self, placed: bool = False) -> dict[str, float]:
+        """Target volume fraction of each phase in the whole volume (they sum to 1).
+
+        With ``porosity.filled_with = "electrolyte"`` the voids are part of the electrolyte
+        (pore 0); ``placed=True`` gives the split before they are filled, which is what
+        the generator places.
+        """
         parts = self.solid_fractions()
         if self.fractions == "weight":
             materials = {"active": self.active.material, "electrolyte": self.electrolyte.material,
@@ -449,6 +454,9 @@ class Recipe:
         solid = 1.0 - self.porosity.fraction
         out = {k: solid * v / total for k, v in parts.items()}
         out["pore"] = self.porosity.fraction
+        if self.porosity.filled_with == "electrolyte" and not placed:
+            out["electrolyte"] += out["pore"]
+            out["pore"] = 0.0
         return out
 
     # -- conversion ---------------------------------------------------------
