@@ -177,7 +177,7 @@ def test_run_overwrite_with_the_stack_reached_through_a_link(work, capsys):
     (["segment", "a.tif", "--phases", "1", "--out", "s.tif"], ["2..255"]),
     (["segment", "a.tif", "--phases", "3", "--denoise", "median", "--denoise-size", "100000", "--out", "s.tif"],
      ["--denoise-size 100000 must be 1..64"]),
-    (["randomwalk", "a.tif", "--phases", "p.toml", "--steps", "100000000000"], ["outside 8..10^10"]),
+    (["randomwalk", "a.tif", "--phases", "p.toml", "--steps", "100000000000"], ["up to 10^10"]),
     (["randomwalk", "a.tif", "--phases", "p.toml", "--walkers", "1000000000"], ["walker steps is more than"]),
     (["conductivity", "a.tif", "--phases", "p.toml", "--stride", "1000"], ["stride 1000 leaves one voxel",
                                                                           "1..63"]),
@@ -219,7 +219,7 @@ def test_a_tiny_voxel_size_in_a_run_configuration_is_refused(work, capsys):
 
 
 @pytest.mark.parametrize("argv, hint", [
-    (["conductivity", "{huge}", "--phases", "p.toml", "--direction", "z"], "--crop"),
+    (["conductivity", "{huge}", "--phases", "p.toml", "--direction", "z"], "--max-memory"),
     (["analyze", "{huge}", "--phases", "p.toml"], "--crop"),
     (["randomwalk", "{huge}", "--phases", "p.toml"], "fewer walkers"),
     (["convert", "{huge}", "h.npy"], "--stride"),
@@ -231,7 +231,8 @@ def test_a_tiny_voxel_size_in_a_run_configuration_is_refused(work, capsys):
 def test_memory_is_refused_from_the_header_with_estimate_and_fix(work, huge, capsys, argv, hint):
     shutil.copy(SAMPLES / "recipes" / "nmc12p5_se3um.toml", work / "r.toml")
     argv = [a.replace("{huge}", str(huge)) for a in argv]
-    msg = refused(capsys, work, argv, "needs about", "of memory but only", "available", hint)
+    msg = refused(capsys, work, argv, "needs about", "but only", hint)
+    assert "available" in msg or "may be used" in msg  # the memory there is, or the --max-memory limit
     assert "PiB" in msg or "TiB" in msg or "GiB" in msg
 
 

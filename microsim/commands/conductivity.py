@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 
@@ -89,19 +90,26 @@ def memory_arg(text: str):
 
 def _check_limit(args) -> None:
     """The solve's memory from the header, before a voxel is read (the solver checks again on the volume)."""
-    from ..conductivity import estimate_memory
     from ._guard import check_read, region_shape
     shape = region_shape(args)[0]
-    n = 1
-    for s in shape:
-        n *= s
-    try:
-        est = estimate_memory(shape, args.solver, periodic=args.periodic_sides).peak_bytes
-    except Exception:  # the solver refines its estimate on the volume itself
-        est = 30 * n
     limit = available_memory_bytes() if args.max_memory is None else args.max_memory
-    check_read(args, "conductivity", extra_bytes=est, per_voxel=0, limit=limit or 0,
-               hint="crop the volume (--crop), thin it (--stride/--downsample) or raise the limit (--max-memory)")
+    if not limit:
+        return
+    try:
+        from ..conductivity import MemoryLimitError, check_memory
+    except ImportError:  # the solver's check is a refinement; the generic estimate still applies
+        check_memory = None
+    if check_memory is not None:
+        try:
+            check_memory(shape, limit, solver=args.solver, periodic=args.periodic_sides)
+        except MemoryLimitError as exc:
+            raise MemoryLimitError(f"{args.volume}: {exc}") from None
+        except TypeError:
+            check_memory = None
+    if check_memory is None:
+        check_read(args, "conductivity", extra_bytes=30 * math.prod(shape), per_voxel=0, limit=limit,
+                   hint="crop the volume (--crop), thin it (--stride/--downsample) or raise the limit "
+                        "(--max-memory)")
 
 
 def run(args) -> int:

@@ -32,26 +32,8 @@ def _window(text: str):
 
 #: most walker steps one command may ask for (about an hour at 3e8 walker-steps/s)
 MAX_WALKER_STEPS = 10**12
-
-
-def _walker_count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if not 2 <= v <= 10**10:
-        raise argparse.ArgumentTypeError(f"{v} is outside 2..10^10")
-    return v
-
-
-def _step_count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if not 8 <= v <= 10**10:
-        raise argparse.ArgumentTypeError(f"{v} is outside 8..10^10")
-    return v
+#: most walkers or steps per walker
+MAX_COUNT = 10**10
 
 
 def register(sub) -> None:
@@ -64,8 +46,8 @@ def register(sub) -> None:
     p.add_argument("--voxel-size", type=voxel_size_arg, default=None,
                    help="voxel size in um: 'd' or 'dz,dy,dx' (default: from the file, else 1)")
     p.add_argument("--carrier", default="ionic", choices=("ionic", "electronic"))
-    p.add_argument("--walkers", type=_walker_count, default=10_000, help="walkers (per batch with --target-error)")
-    p.add_argument("--steps", type=_step_count, default=10_000, help="steps per walker")
+    p.add_argument("--walkers", type=int, default=10_000, help="walkers (per batch with --target-error)")
+    p.add_argument("--steps", type=int, default=10_000, help="steps per walker")
     p.add_argument("--boundary", default="periodic", choices=BOUNDARIES,
                    help="periodic images (= finite-volume cell problem) or mirrored images "
                         "(= fixed-potential faces with no-flux sides); default periodic")
@@ -115,6 +97,10 @@ def run(args) -> int:
     apply_threads(args)
     check_parameters(args.walkers, args.steps, args.boundary, args.seed, args.records, args.groups,
                      args.fit_window, args.target_error, args.max_walkers)
+    for name, value, top in (("--walkers", args.walkers, MAX_COUNT), ("--steps", args.steps, MAX_COUNT),
+                             ("--max-walkers", args.max_walkers or 0, MAX_COUNT)):
+        if value > top:
+            raise ValueError(f"{name} {value} is above {top:.0e}; the valid range is up to 10^10")
     from ._guard import BYTES_PER_WALKER, check_read, guard
     guard(args, inputs=[args.volume, args.phases], outputs=[args.out, args.plot])
     walkers = args.max_walkers or (64 * args.walkers if args.target_error else args.walkers)
