@@ -3,37 +3,62 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import shutil
 from pathlib import Path
+
+from .safety import DiskFullError, disk_full_error, is_disk_full, temp_path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary name keeps the extension of ``path`` (writers such as tifffile
-    and h5py look at it). On any exception, KeyboardInterrupt included, the
-    temporary file is removed and ``path`` is left untouched.
+    The temporary name (``.NAME.msim-PID-RANDOM.part.EXT``, at most 255 bytes) keeps
+    the extension of ``path`` (writers such as tifffile and h5py look at it) and the
+    process id, so that a later run can remove it if this process is killed. On any
+    exception, KeyboardInterrupt included, the temporary (file or folder) is removed
+    and ``path`` is left untouched; a full disk becomes a one-line
+    :class:`~microsim.safety.DiskFullError` naming ``path`` and the free space.
 
     >>> with atomic_path("/tmp/example.txt") as tmp:
     ...     _ = open(tmp, "w").write("complete")
     """
     path = Path(path)
+    if path.is_symlink():
+        # the commands refuse output links unless asked to write through them: then do so
+        path = Path(os.path.realpath(path))
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"{path}: output folder {path.parent} does not exist; create it first")
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent or ".")
-    os.close(fd)
     try:
-        yield Path(tmp)
-        # mkstemp creates the file private (0600); give it the permissions a plain open() would
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        tmp = temp_path(path, "part", suffix)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path, exc) from None
+        raise
+    try:
+        yield tmp
+        # temporaries are created private (0600); give the result the permissions a plain
+        # open() or mkdir() would (folders need the search bit)
+        mode = 0o777 if tmp.is_dir() else 0o666
+        os.chmod(tmp, mode & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        # a full disk met by a companion file written inside this block is reported for this path
+        full = isinstance(exc, DiskFullError) or is_disk_full(exc, path.parent if str(path.parent) else Path("."))
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if full:
+            raise disk_full_error(path, exc) from None
         raise
 
 

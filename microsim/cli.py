@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"microsim.commands.{name}").register(sub)
+    from .commands._guard import add_symlink_option
+    for name in COMMANDS:
+        if name != "demo":
+            add_symlink_option(sub.choices[name])
     return parser
 
 
@@ -53,6 +57,10 @@ def main(argv=None) -> int:
         return exc.code
     except (ValueError, OSError) as exc:  # our validation errors are ValueErrors with a fix in the message
         print(f"microsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"microsim {args.command}: error: out of memory; read less of the input (--crop, --stride, "
+              "--downsample) or ask for less (fewer walkers, a smaller --shape)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"microsim {args.command}: interrupted; no partial output was kept", file=sys.stderr)

@@ -1,4 +1,10 @@
-"""JSON output that stays valid JSON: numpy values become Python ones, inf and NaN become strings."""
+"""JSON output that stays valid JSON: numpy values become Python ones, inf and NaN become strings.
+
+The one convention of every JSON file microsim writes: a number that is infinite
+or not a number is written as the string ``"inf"``, ``"-inf"`` or ``"nan"`` (strict
+JSON has no such numbers, and ``Infinity``/``NaN`` break most parsers). Every
+writer goes through :func:`dumps`, which refuses anything else.
+"""
 from __future__ import annotations
 
 import json
@@ -43,6 +49,11 @@ def json_safe(obj):
     return obj
 
 
+def dumps(obj, **kwargs) -> str:
+    """``json.dumps`` of :func:`json_safe` of ``obj``, strict: no bare Infinity or NaN can come out."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path, obj) -> None:
     """Write ``obj`` as indented JSON through a temporary file."""
-    write_text_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")
+    write_text_atomic(path, dumps(obj, indent=2) + "\n")

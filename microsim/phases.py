@@ -74,6 +74,9 @@ class Phase:
         for carrier in CARRIERS:
             key = f"sigma_{carrier}_S_per_m"
             value = getattr(self, key)
+            if isinstance(value, (str, bytes, bool)):
+                raise PhaseTableError(f"phase {self.name!r}: {key} = {value!r} is not a number (write it without "
+                                      "quotes); give it in S/m")
             try:
                 value = float(value)
             except (TypeError, ValueError):
@@ -83,7 +86,11 @@ class Phase:
                     f"phase {self.name!r}: {key} = {value!r} must be finite and >= 0; give it in S/m (0 for an insulator)")
             object.__setattr__(self, key, value)
         if self.density_g_per_cm3 is not None:
-            d = float(self.density_g_per_cm3)
+            raw = self.density_g_per_cm3
+            if isinstance(raw, (str, bytes, bool)) or not isinstance(raw, (int, float, np.integer, np.floating)):
+                raise PhaseTableError(f"phase {self.name!r}: density_g_per_cm3 = {raw!r} is not a number (write it "
+                                      "without quotes); give it in g/cm3")
+            d = float(raw)
             if not d > 0 or math.isinf(d):
                 raise PhaseTableError(f"phase {self.name!r}: density_g_per_cm3 = {d!r} must be > 0")
             object.__setattr__(self, "density_g_per_cm3", d)

@@ -286,10 +286,15 @@ def _run_case(case: Case, base_dir: Path, out: Path, sweep_name: str) -> str:
     return "done"
 
 
-def _worker(case: Case, base_dir: str, out: str, sweep_name: str, threads: int) -> None:
-    """Body of a case process: SIGINT is left to the parent, SIGTERM stops the case cleanly."""
+def _worker(case: Case, base_dir: str, out: str, sweep_name: str, threads: int, parent: int | None = None) -> None:
+    """Body of a case process: SIGINT is left to the parent, SIGTERM stops the case cleanly.
+
+    If the sweep is killed (even with SIGKILL) the case gets SIGTERM and removes its partial run folder."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     interrupt_on_sigterm()
+    if parent is not None:
+        from .safety import end_with_parent
+        end_with_parent(parent)
     try:
         import numba
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -340,17 +345,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_partials(out: Path) -> None:
-    """Delete what killed runs left: hidden staging folders of run folders (never read)."""
-    for folder in (out / "cases",):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.startswith(".") and (".partial-" in p.name or ".old-" in p.name):
-                    shutil.rmtree(p, ignore_errors=True)
+def _remove_partials(out: Path, progress=None) -> None:
+    """Delete what killed runs left: hidden staging folders of run folders (never read), with a message.
+
+    Called under the sweep's lock, so no case of this folder is running."""
+    from .safety import remove_stale_temporaries, temp_pid
+    for folder in (out / "cases", out):
+        if not folder.is_dir():
+            continue
+        remove_stale_temporaries(folder, progress)
+        if folder == out:
+            continue
+        for p in folder.iterdir():
+            old_style = p.name.startswith(".") and (".partial-" in p.name or ".old-" in p.name)
+            if old_style or (temp_pid(p.name) is not None and p.exists()):
+                shutil.rmtree(p, ignore_errors=True)
+                msg = f"microsim: removed {p}, a temporary left by a case that was killed"
+                if progress is not None:
+                    progress.line(msg, force=True)
 
 
 def _start(ctx, case: Case, spec: SweepSpec, out: Path, threads: int):
-    p = ctx.Process(target=_worker, args=(case, str(spec.base_dir), str(out), spec.name, threads),
+    p = ctx.Process(target=_worker, args=(case, str(spec.base_dir), str(out), spec.name, threads, os.getpid()),
                     name=f"microsim-case-{case.id}", daemon=False)
     # SIGINT is blocked while the child is started: the child inherits the blocked signal, so a
     # Ctrl-C during its import cannot kill it half-way (stopping cases is the parent's job,
@@ -408,7 +424,8 @@ def _run_parallel(pending, spec: SweepSpec, out: Path, workers: int, finished: C
 
 def sweep(spec: SweepSpec | str | Path | Mapping, out: str | Path, *, workers: int | None = None,
           retry_failed: bool = False, progress: Progress | None = None, quiet: bool = False,
-          on_case_done: Callable[[Case, str], None] | None = None) -> SweepResult:
+          on_case_done: Callable[[Case, str], None] | None = None,
+          allow_symlink: bool | None = None) -> SweepResult:
     """Run every case of a sweep that is not finished yet, then write the table and the Bruggeman fits.
 
     Parameters
@@ -436,17 +453,18 @@ def sweep(spec: SweepSpec | str | Path | Mapping, out: str | Path, *, workers: i
     if not isinstance(spec, SweepSpec):
         spec = load_sweep(spec)
     out = Path(out)
+    progress = progress if progress is not None else Progress(quiet=quiet)
+    check_sweep_paths(spec, out, allow_symlink=allow_symlink, progress=progress)
     if out.exists() and not out.is_dir():
         raise SweepError(f"{out}: exists and is not a folder; choose another --out")
     if not out.parent.is_dir():
         raise SweepError(f"{out}: parent folder {out.parent} does not exist; create it first")
     out.mkdir(exist_ok=True)
-    progress = progress if progress is not None else Progress(quiet=quiet)
     n_workers = workers or spec.workers or os.cpu_count() or 1
     with _Lock(out):
         for sub in ("cases", "failed"):
             (out / sub).mkdir(exist_ok=True)
-        _remove_partials(out)
+        _remove_partials(out, progress)
         copy_doc = copy.deepcopy(spec.document)
         copy_doc["sweep"]["base"] = str(spec.base_file)
         write_text_atomic(out / "sweep.toml", "# The sweep file of this folder, base path made absolute.\n"
@@ -488,6 +506,35 @@ def sweep(spec: SweepSpec | str | Path | Mapping, out: str | Path, *, workers: i
         progress.line(f"sweep finished in {time.monotonic() - t0:.1f} s: {len(done)} done, {len(failed)} failed; "
                       f"table {out / 'results.csv'}", force=True)
         return SweepResult(out, n_total, done, failed, tuple(ran), skipped, rows, fits)
+
+
+def check_sweep_paths(spec: SweepSpec, out: Path, *, allow_symlink: bool | None = None, progress=None) -> None:
+    """Refuse a sweep folder that is a symbolic link, or whose files would replace an input.
+
+    The sweep folder is reused to resume, and its own ``sweep.toml`` may be given as the
+    sweep file (it is rewritten with the same content), so only the other files count.
+    """
+    from .safety import allow_symlink_output, check_input, check_outputs, volume_inputs
+    allow = allow_symlink_output() if allow_symlink is None else allow_symlink
+    inputs = [str(spec.base_file)]
+    if spec.source_file is not None:
+        inputs.append(str(spec.source_file))
+    try:
+        config = load_config(spec.base_file)
+        from .pipeline.runner import run_inputs
+        inputs += run_inputs(config)
+    except (ValueError, OSError):
+        pass
+    for path in inputs:
+        check_input(path)
+    if out.is_symlink() and not allow:
+        check_outputs([], [out], allow_symlink=False)
+    files = [out / n for n in ("results.csv", "sweep.json", "report.html")]
+    if out.is_dir():
+        files += list(out.glob("bruggeman_*.png"))
+    check_outputs(inputs, files if out.is_dir() else [], allow_symlink=allow, progress=progress, clean=False)
+    if not out.exists():
+        check_outputs(inputs, [], folders=[out], allow_symlink=allow, progress=progress, clean=False)
 
 
 # ---------------------------------------------------------------------------
@@ -545,6 +592,10 @@ def _tabulate(spec: SweepSpec, out: Path, status: dict[str, str], complete: bool
             entry.update(fit_bruggeman(eps, tau).to_dict())
         except ValueError as exc:
             entry["skipped"] = str(exc)
+        else:
+            if entry.get("dof", 1) <= 0:
+                entry["note"] = (f"{entry['n_points']} points for 2 parameters: the fit goes through them exactly, "
+                                 "no degrees of freedom are left for a confidence interval; add cases")
         fits.append(entry)
     for carrier in dict.fromkeys(r["carrier"] for r in ok if r["method"] == "finite_volume"):
         members = [r for r in ok if r["method"] == "finite_volume" and r["carrier"] == carrier]

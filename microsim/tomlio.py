@@ -26,9 +26,17 @@ def read_toml(path: str | Path, what: str, error: type[Exception] = ValueError, 
     ValueError: missing.toml: recipe file not found; check the path
     """
     path = Path(path)
+    from .safety import check_input
+    try:
+        check_input(path, what)
+    except ValueError as exc:
+        raise error(str(exc)) from None
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); "
+                    f"save the {what} as UTF-8") from None
     except FileNotFoundError:
         raise error(f"{path}: {what} file not found; {hint}") from None
     except IsADirectoryError:

@@ -16,6 +16,10 @@ class VolumeError(ValueError):
     """A volume is malformed; the message names the problem and the fix."""
 
 
+#: voxel sizes accepted, in micrometres: 0.1 nm to 10 cm (beyond, areas and lengths under- or overflow)
+VOXEL_SIZE_RANGE_UM = (1e-4, 1e5)
+
+
 def check_voxel_size(voxel_size_um) -> tuple[float, float, float]:
     """Validate a voxel size (dz, dy, dx) in micrometres; a scalar means isotropic."""
     if np.isscalar(voxel_size_um):
@@ -28,6 +32,9 @@ def check_voxel_size(voxel_size_um) -> tuple[float, float, float]:
         raise VolumeError(f"voxel size {voxel_size_um!r} has {len(vs)} values; give three (dz, dy, dx) in micrometres")
     if not all(v > 0 and math.isfinite(v) for v in vs):
         raise VolumeError(f"voxel size {vs} must be positive and finite in every axis; give (dz, dy, dx) in micrometres")
+    if not all(VOXEL_SIZE_RANGE_UM[0] <= v <= VOXEL_SIZE_RANGE_UM[1] for v in vs):
+        raise VolumeError(f"voxel size {vs} um is outside {VOXEL_SIZE_RANGE_UM[0]:g}..{VOXEL_SIZE_RANGE_UM[1]:g} um "
+                          "(0.1 nm to 10 cm) in some axis; give (dz, dy, dx) in micrometres")
     return vs
 
 
@@ -197,6 +204,8 @@ def directions(spec: str | Sequence[str]) -> tuple[str, ...]:
         spec = ["x", "y", "z"] if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
     out = []
     for d in spec:
+        if not isinstance(d, str):
+            raise VolumeError(f"direction {d!r} is not one of x, y, z (give the letters, e.g. ['x', 'z'])")
         axis_index(d)
         if d not in out:
             out.append(d)

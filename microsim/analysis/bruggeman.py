@@ -89,6 +89,8 @@ def tau_points(results, source: str = "", percolating: bool = False) -> tuple[Ta
 def read_tau_points(path: str | Path, percolating: bool = False) -> tuple[TauPoint, ...]:
     """The (eps, tau) points of a JSON file written by ``microsim conductivity --out``."""
     path = Path(path)
+    from ..safety import check_input
+    check_input(path, "results")
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:

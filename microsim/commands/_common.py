@@ -24,12 +24,23 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 
 
+def threads_arg(text: str) -> int:
+    """A thread count: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of threads") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (a number of threads)")
+    return value
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=None, help="number of threads (default: all cores)")
+    parser.add_argument("--threads", type=threads_arg, default=None, help="number of threads (default: all cores)")
 
 
 def apply_threads(args) -> None:
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         import numba
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             raise ValueError(f"--threads {args.threads} is outside 1..{numba.config.NUMBA_NUM_THREADS}")

@@ -148,7 +148,10 @@ def summary_text(result) -> str:
 
 def run(args) -> int:
     apply_threads(args)
+    from ._guard import check_read, guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.out], folders=[args.plots])
     _check_outputs(args)
+    check_read(args, "analyze")
     progress = Progress(quiet=args.quiet)
     volume = read_input(args, args.phases)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)

@@ -42,6 +42,8 @@ def _table(rows) -> str:
 def run(args) -> int:
     if not 0 < args.confidence < 1:
         raise ValueError(f"--confidence {args.confidence} must lie between 0 and 1, e.g. 0.95")
+    from ._guard import guard
+    guard(args, inputs=args.results, outputs=[args.out, args.plot])
     for target in (args.out, args.plot):
         if target and not Path(target).resolve().parent.is_dir():
             raise ValueError(f"{target}: folder {Path(target).parent} does not exist; create it first")

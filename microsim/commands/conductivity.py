@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 
@@ -11,6 +12,31 @@ from ..jsonio import write_json
 from ..progress import Progress
 from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, read_input,
                       results_table, voxel_size_arg)
+
+
+def _criterion(name: str):
+    """An argparse type for the stopping criterion ``name``, refused outside its range (solve.accuracy.RANGES)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        try:
+            check_tolerances(**{name: value})
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    return parse
+
+
+def _iterations(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def register(sub) -> None:
@@ -27,14 +53,14 @@ def register(sub) -> None:
     p.add_argument("--solver", default=DEFAULT_SOLVER, choices=SOLVERS,
                    help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
                         "jacobi: Jacobi-preconditioned, the reference")
-    p.add_argument("--tol", type=float, default=None,
+    p.add_argument("--tol", type=_criterion("tol"), default=None,
                    help=f"bound on the estimated relative error of sigma_eff and tau, in [1e-12, 1e-3] "
                         f"(default {DEFAULT_TOL:g}; it applies to every solve)")
-    p.add_argument("--rtol", type=float, default=None,
+    p.add_argument("--rtol", type=_criterion("rtol"), default=None,
                    help="relative residual to reach as well, in [1e-15, 1e-2] (default: not used)")
-    p.add_argument("--current-tol", type=float, default=None,
+    p.add_argument("--current-tol", type=_criterion("current_tol"), default=None,
                    help="relative inlet/outlet current mismatch to reach as well, in [1e-12, 0.1] (default: not used)")
-    p.add_argument("--max-iter", type=int, default=DEFAULT_MAX_ITER,
+    p.add_argument("--max-iter", type=_iterations, default=DEFAULT_MAX_ITER,
                    help=f"iteration limit, the only stop short of convergence (default {DEFAULT_MAX_ITER})")
     p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
                    help="refuse volumes whose solve needs more memory than this, e.g. 16G or 800M "
@@ -68,15 +94,41 @@ def memory_arg(text: str):
     return value
 
 
+def _check_limit(args) -> None:
+    """The solve's memory from the header, before a voxel is read (the solver checks again on the volume)."""
+    from ._guard import check_read, region_shape
+    shape = region_shape(args)[0]
+    limit = available_memory_bytes() if args.max_memory is None else args.max_memory
+    if not limit:
+        return
+    try:
+        from ..conductivity import MemoryLimitError, check_memory
+    except ImportError:  # the solver's check is a refinement; the generic estimate still applies
+        check_memory = None
+    if check_memory is not None:
+        try:
+            check_memory(shape, limit, solver=args.solver, periodic=args.periodic_sides)
+        except MemoryLimitError as exc:
+            raise MemoryLimitError(f"{args.volume}: {exc}") from None
+        except TypeError:
+            check_memory = None
+    if check_memory is None:
+        check_read(args, "conductivity", extra_bytes=30 * math.prod(shape), per_voxel=0, limit=limit,
+                   hint="crop the volume (--crop), thin it (--stride/--downsample) or raise the limit "
+                        "(--max-memory)")
+
+
 def run(args) -> int:
     from ..mpi.world import launched_ranks
+    from ._guard import guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.out, args.fields])
     if args.distributed or launched_ranks() > 1:
         from ..mpi.command import run_distributed
         return run_distributed(args)
     if args.fields:
         raise ValueError("--fields is written by the distributed solver; add --distributed (needs microsim[mpi])")
-    check_tolerances(args.tol, args.rtol, args.current_tol, args.max_iter)  # before any work
     apply_threads(args)
+    _check_limit(args)
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)

@@ -30,6 +30,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..io.writers import output_format
+    from ._guard import check_output_space, check_read, guard
+    output_format(args.out)  # an unknown extension fails before any work is done
+    guard(args, inputs=[args.volume, args.phases], volumes=[args.out])
+    shape = check_read(args, "convert")
+    check_output_space(args.out, _nbytes(shape, args), "the converted volume")
     progress = Progress(quiet=args.quiet)
     loaded = load_stack(args.volume, reduce=args.reduce, voxel_size_um=args.voxel_size,
                         progress=announce_input(args, progress), **stack_options(args))
@@ -52,3 +58,12 @@ def run(args) -> int:
     print(f"wrote {args.out}: {' x '.join(map(str, arr.shape))} voxels of {arr.dtype}, voxel size {vs}"
           + (f", phases {', '.join(table.names)}" if table is not None else ""))
     return 0
+
+
+def _nbytes(shape, args) -> int:
+    from ._guard import region_shape
+    _, itemsize, _ = region_shape(args)
+    n = 1
+    for s in shape:
+        n *= s
+    return n * itemsize

@@ -15,6 +15,8 @@ def _shape_arg(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a shape; give 'n' or 'nz,ny,nx' in voxels")
     if len(parts) not in (1, 3):
         raise argparse.ArgumentTypeError(f"{text!r}: give one value or three (nz,ny,nx)")
+    if min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every edge must be at least 1 voxel")
     return tuple(parts * 3 if len(parts) == 1 else parts)
 
 
@@ -53,6 +55,17 @@ def run(args) -> int:
     if not source.exists() and source.suffix == "" and (PRESET_DIR / f"{args.recipe}.toml").is_file():
         source = preset_path(args.recipe)
     output_format(args.out)  # an unknown extension fails before any work is done
+    from ._guard import BYTES_PER_VOXEL, check_output_space, guard
+    from ..safety import check_memory, count
+    phases_out = args.phases_out or str(Path(args.out).with_suffix(".phases.toml"))
+    particles = args.particles
+    if particles is None:
+        particles = str(Path(args.out).with_suffix(".particles.csv"))
+    if particles.lower() == "none":
+        particles = "none"
+    # every output location is checked before the work: none may be an input or unwritable
+    guard(args, inputs=[source], outputs=[phases_out, None if particles == "none" else particles, args.preview,
+                                          args.report], volumes=[args.out])
     recipe = load_recipe(source)
     changes = {}
     if args.shape:
@@ -63,19 +76,19 @@ def run(args) -> int:
         changes["seed"] = args.seed
     if changes:
         recipe = recipe.with_changes(**changes)
+    n = count(recipe.shape)
+    check_memory(n * BYTES_PER_VOXEL["generate"], f"generating {' x '.join(map(str, recipe.shape))} voxels",
+                 "use a smaller domain (--shape) or a coarser voxel size (--voxel-size)")
+    check_output_space(args.out, n, "the generated volume")
     progress = Progress(quiet=args.quiet)
     progress.line(f"{source}: {recipe.name or 'recipe'}; {recipe.shape} voxels of {recipe.voxel_size_um} um, "
                   f"seed {recipe.seed}", force=True)
     cathode = generate(recipe, progress=progress)
 
     write_volume(args.out, cathode.volume)
-    phases_out = args.phases_out or str(Path(args.out).with_suffix(".phases.toml"))
     write_text_atomic(phases_out, f"# phase table of {Path(args.out).name}, written by microsim generate\n"
                       + cathode.volume.phases.to_toml())
-    particles = args.particles
-    if particles is None:
-        particles = str(Path(args.out).with_suffix(".particles.csv"))
-    if particles.lower() != "none":
+    if particles != "none":
         cathode.particles.write_csv(particles)
     if args.preview:
         phase_slices(cathode.volume.labels, [p for p in cathode.volume.phases if cathode.achieved[p.name] > 0],

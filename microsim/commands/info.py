@@ -55,6 +55,8 @@ def text_histogram(hist, rows: int = 16, width: int = 40, marks=()) -> list[str]
 
 
 def run(args) -> int:
+    from ._guard import guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.json_out])
     progress = Progress(quiet=args.quiet)
     info = describe(args.volume, dataset=args.dataset, raw=raw_layout(args))
     table = phase_table(args.phases) if args.phases else info.phases

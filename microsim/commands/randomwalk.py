@@ -30,6 +30,12 @@ def _window(text: str):
     return lo, hi
 
 
+#: most walker steps one command may ask for (about an hour at 3e8 walker-steps/s)
+MAX_WALKER_STEPS = 10**12
+#: most walkers or steps per walker
+MAX_COUNT = 10**10
+
+
 def register(sub) -> None:
     p = sub.add_parser("randomwalk", help="tortuosity and effective diffusivity by random walks (MSD curves)",
                        description="Random walk on the conducting voxels with jump rates from the finite-volume "
@@ -91,6 +97,19 @@ def run(args) -> int:
     apply_threads(args)
     check_parameters(args.walkers, args.steps, args.boundary, args.seed, args.records, args.groups,
                      args.fit_window, args.target_error, args.max_walkers)
+    for name, value, top in (("--walkers", args.walkers, MAX_COUNT), ("--steps", args.steps, MAX_COUNT),
+                             ("--max-walkers", args.max_walkers or 0, MAX_COUNT)):
+        if value > top:
+            raise ValueError(f"{name} {value} is above {top:.0e}; the valid range is up to 10^10")
+    from ._guard import BYTES_PER_WALKER, check_read, guard
+    guard(args, inputs=[args.volume, args.phases], outputs=[args.out, args.plot])
+    walkers = args.max_walkers or (64 * args.walkers if args.target_error else args.walkers)
+    if args.walkers * args.steps > MAX_WALKER_STEPS:
+        raise ValueError(f"--walkers {args.walkers} x --steps {args.steps} = {args.walkers * args.steps:.3g} walker "
+                         f"steps is more than {MAX_WALKER_STEPS:.0e} (hours of work); use fewer walkers or steps "
+                         "(--target-error adds walkers only as needed)")
+    check_read(args, "randomwalk", extra_bytes=BYTES_PER_WALKER * walkers,
+               hint="use fewer walkers (--walkers, --max-walkers) or read less of the volume (--crop, --stride)")
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)

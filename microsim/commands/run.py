@@ -8,7 +8,7 @@ from pathlib import Path
 from ..pipeline.config import ConfigError, load_config, parse_assignment, read_toml, set_dotted
 from ..pipeline.runner import interrupt_on_sigterm, run as run_config
 from ..progress import Progress
-from ._common import add_quiet, fmt
+from ._common import add_quiet, fmt, threads_arg
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change one configuration value, e.g. --set source.crop='\"0:64,:,:\"' or --set run.seed=3 "
                         "(VALUE is a TOML value; repeatable)")
-    p.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    p.add_argument("--threads", type=threads_arg, default=None, help="numba threads (default: all cores)")
     add_quiet(p)
     p.set_defaults(func=main)
 
@@ -63,7 +63,9 @@ def main(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / path.stem
     if args.out is None:
         out.parent.mkdir(exist_ok=True)
-    result = run_config(config, out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet))
+    from ..safety import allow_symlink_output
+    result = run_config(config, out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet),
+                        allow_symlink=allow_symlink_output(args))
     print(rows_table(result.rows))
     for w in result.warnings:
         print(f"warning: {w}")

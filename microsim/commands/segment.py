@@ -17,11 +17,19 @@ def _phases_arg(text: str):
         return text
 
 
-def _numbers(text: str, kind=float):
+def _numbers(text: str, kind=float, what: str = "--thresholds"):
+    import math
     try:
-        return [kind(t) for t in text.split(",") if t.strip()]
+        values = [kind(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
+        raise ValueError(f"{what} {text!r} is not a comma-separated list of numbers") from None
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{what} {text!r}: {bad[0]} is not a finite number; give finite grey levels, "
+                         "e.g. --thresholds 80,170")
+    if not values:
+        raise ValueError(f"{what} {text!r} holds no number")
+    return values
 
 
 def register(sub) -> None:
@@ -57,6 +65,28 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..io.writers import output_format
+    from ._guard import check_output_space, check_read, guard
+    output_format(args.out)
+    table_file = args.phases if isinstance(args.phases, str) else None
+    guard(args, inputs=[args.volume, table_file], outputs=[args.report], volumes=[args.out])
+    if isinstance(args.phases, int) and not 2 <= args.phases <= 255:
+        raise ValueError(f"--phases {args.phases}: the number of phases must be 2..255")
+    if args.min_island < 0:
+        raise ValueError(f"--min-island {args.min_island} must be >= 0 (voxels)")
+    size = args.denoise_size
+    footprint = 0
+    if args.denoise:
+        from ._guard import region_shape
+        shape0 = region_shape(args)[0]
+        top = max(1, min(shape0))
+        if not 1 <= size <= top:
+            raise ValueError(f"--denoise-size {size} must be 1..{top} (voxels, at most the smallest axis of "
+                             f"{' x '.join(map(str, shape0))})")
+        footprint = size ** 3 * (8 if args.denoise == "nlm" else 1)
+    shape = check_read(args, "segment", extra_bytes=footprint,
+                       hint="read less of it (--crop, --stride, --downsample) or use a smaller --denoise-size")
+    check_output_space(args.out, _count(shape), "the labels")
     progress = Progress(quiet=args.quiet)
     table = None
     n_phases = None
@@ -65,12 +95,18 @@ def run(args) -> int:
     elif args.phases is not None:
         table = phase_table(args.phases)
     thresholds = _numbers(args.thresholds) if args.thresholds else None
-    label_values = _numbers(args.labels, int) if args.labels else None
+    label_values = _numbers(args.labels, int, "--labels") if args.labels else None
     if n_phases is None and table is None and thresholds is None:
         raise ValueError("give --phases N (or a phase table) or --thresholds")
     loaded = load_stack(args.volume, reduce="mean", voxel_size_um=args.voxel_size,
                         progress=announce_input(args, progress), **stack_options(args))
     image = loaded.array
+    if image.dtype.kind == "f":
+        import numpy as np
+        n_nan = int(np.count_nonzero(np.isnan(image)))
+        if n_nan:
+            raise ValueError(f"{args.volume}: {n_nan} of {image.size} voxels are NaN (not a number); segmenting "
+                             "needs a grey level in every voxel: crop them away (--crop) or fill them first")
     progress.line(f"segmenting {' x '.join(map(str, image.shape))} voxels"
                   + (f" after {args.denoise} denoising" if args.denoise else ""), force=True)
     result = segment(image, n_phases, thresholds=thresholds, denoise_method=args.denoise,
@@ -98,3 +134,10 @@ def run(args) -> int:
         write_json(args.report, {"input": str(args.volume), "output": str(args.out), "shape": list(image.shape),
                                  "voxel_size_um": loaded.voxel_size_um, **result.to_dict()})
     return 0
+
+
+def _count(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

@@ -23,6 +23,11 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
+def _g(value) -> str:
+    """A fit number as text; a JSON-safe 'nan'/'inf' string is shown as it is."""
+    return value if isinstance(value, str) else format(value, ".3g")
+
+
 def main(args) -> int:
     interrupt_on_sigterm()
     spec = load_sweep(args.sweep)
@@ -35,14 +40,21 @@ def main(args) -> int:
     out = Path(args.out) if args.out else Path("sweeps") / Path(args.sweep).stem
     if args.out is None:
         out.parent.mkdir(exist_ok=True)
+    from ..safety import allow_symlink_output
     result = sweep(spec, out, workers=args.workers, retry_failed=args.retry_failed,
-                   progress=Progress(quiet=args.quiet))
+                   progress=Progress(quiet=args.quiet), allow_symlink=allow_symlink_output(args))
     print(f"{len(result.done)} of {result.total} cases done, {len(result.failed)} failed "
           f"({len(result.ran)} run now, {len(result.skipped)} already finished)")
     for f in result.fits:
-        if f["direction"] == "all" and "skipped" not in f:
-            lo, hi = f["alpha_ci"]
-            print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {f['prefactor']:.3g} eps^-{f['alpha']:.3g} "
-                  f"(alpha {lo:.3g}..{hi:.3g}, {f['n_points']} points)")
+        if f["direction"] != "all":
+            continue
+        if "skipped" in f:
+            print(f"Bruggeman fit {f['method']} {f['carrier']}: none ({f['skipped']})")
+            continue
+        lo, hi = f["alpha_ci"]
+        interval = f"alpha {_g(lo)}..{_g(hi)}" if f.get("dof", 1) > 0 else \
+            "no confidence interval: as many parameters as cases, add cases"
+        print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {_g(f['prefactor'])} eps^-{_g(f['alpha'])} "
+              f"({interval}, {f['n_points']} points)")
     print(f"wrote {out / 'results.csv'} and {out / 'report.html'}")
     return 1 if result.failed else 0

@@ -168,7 +168,7 @@ def generate(recipe: Recipe, seed: int | None = None, progress: Progress | None 
     box = recipe.box_um
     periodic = recipe.periodic
     vol_um3 = math.prod(box)
-    targets = recipe.volume_fractions()
+    targets = recipe.volume_fractions(placed=True)
     n_vox = math.prod(recipe.shape)
     counts = {k: int(round(v * n_vox)) for k, v in targets.items()}
     # Independent random streams per ingredient: changing the voids does not move the particles.
@@ -280,6 +280,11 @@ def generate(recipe: Recipe, seed: int | None = None, progress: Progress | None 
             extra.append(_scaled(voids, pv.threshold))
             scales["pore"] = pv.threshold
         labels[labels == placement.FREE] = ELECTROLYTE
+    if recipe.porosity.filled_with == "electrolyte" and counts["pore"] > 0:
+        # the porous microstructure with its voids filled: every particle stays where it is
+        labels[labels == PORE] = ELECTROLYTE
+        extra = [e for e in extra if not (len(e) and int(e.phase[0]) == PORE)]
+        targets = recipe.volume_fractions()  # the voids are electrolyte now
     progress.line("  electrolyte and pores placed", force=True)
     timings["electrolyte_pores"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all

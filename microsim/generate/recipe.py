@@ -32,6 +32,7 @@ TOML layout (every key of a table is optional unless marked)::
     [porosity]
     fraction = 0.13                # part of the whole volume
     size = { d50_um = 1.0, gsd = 1.5 }   # voids cut into a matrix electrolyte
+    # filled_with = "electrolyte"  # place the voids, then fill them: same particles, no porosity
 
     [cbd]
     material = "carbon_black"
@@ -262,10 +263,15 @@ class ElectrolyteSpec:
 
 @dataclass(frozen=True)
 class PorositySpec:
-    """Void fraction of the whole volume; ``size`` gives the voids cut into a matrix electrolyte."""
+    """Void fraction of the whole volume; ``size`` gives the voids cut into a matrix electrolyte.
+
+    ``filled_with = "electrolyte"`` places the voids as usual and then fills them with
+    electrolyte: the same particles as the porous recipe, without its porosity.
+    """
 
     fraction: float = 0.0
     size: SizeDistribution | None = None
+    filled_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -368,6 +374,8 @@ class Recipe:
         if e.fraction is not None:
             _number(e.fraction, "electrolyte.fraction", 0.0, 1.0, lo_open=True)
         _number(p.fraction, "porosity.fraction", 0.0, 0.6)
+        if p.filled_with not in (None, "electrolyte"):
+            raise RecipeError(f"porosity.filled_with = {p.filled_with!r} must be 'electrolyte' (or left out)")
         if p.fraction > 0 and e.form == "matrix" and p.size is None:
             raise RecipeError("porosity in a matrix electrolyte needs porosity.size, the void diameters "
                               "(e.g. { d50_um = 1.0, gsd = 1.5 })")
@@ -430,8 +438,13 @@ class Recipe:
                               "parts of the solids and must sum to 1 (or leave out electrolyte.fraction)")
         return {"active": a, "electrolyte": e, "CBD": c}
 
-    def volume_fractions(self) -> dict[str, float]:
-        """Target volume fraction of each phase in the whole volume (they sum to 1)."""
+    def volume_fractions(self, placed: bool = False) -> dict[str, float]:
+        """Target volume fraction of each phase in the whole volume (they sum to 1).
+
+        With ``porosity.filled_with = "electrolyte"`` the voids are part of the electrolyte
+        (pore 0); ``placed=True`` gives the split before they are filled, which is what
+        the generator places.
+        """
         parts = self.solid_fractions()
         if self.fractions == "weight":
             materials = {"active": self.active.material, "electrolyte": self.electrolyte.material,
@@ -441,6 +454,9 @@ class Recipe:
         solid = 1.0 - self.porosity.fraction
         out = {k: solid * v / total for k, v in parts.items()}
         out["pore"] = self.porosity.fraction
+        if self.porosity.filled_with == "electrolyte" and not placed:
+            out["electrolyte"] += out["pore"]
+            out["pore"] = 0.0
         return out
 
     # -- conversion ---------------------------------------------------------

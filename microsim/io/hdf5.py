@@ -8,6 +8,7 @@ taken from attributes of the dataset or of a group above it: ``voxel_size_um``
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -145,6 +146,83 @@ class Hdf5Reader(StackReader):
         self.file.close()
 
 
+class GuardedFile:
+    """A binary file for h5py's file-object driver whose writes never raise into the HDF5 library.
+
+    On a full disk the HDF5 library, handed an error by a write, can crash the
+    process while it closes the file (a segmentation fault). Here a failing write
+    is recorded and reported as done; :meth:`check` raises the recorded error
+    after h5py has closed the file, and the caller removes the temporary.
+    """
+
+    def __init__(self, path):
+        self._fh = open(path, "w+b")
+        self.error: OSError | None = None
+
+    def _guard(self, fn, *args, default=None):
+        if self.error is not None:
+            return default
+        try:
+            return fn(*args)
+        except OSError as exc:
+            self.error = exc
+            return default
+
+    def write(self, data) -> int:
+        n = len(memoryview(data).cast("B"))
+        self._guard(self._fh.write, data)
+        return n
+
+    def flush(self) -> None:
+        self._guard(self._fh.flush)
+
+    def truncate(self, size=None):
+        return self._guard(self._fh.truncate, size, default=size)
+
+    def seek(self, offset, whence=0):
+        return self._fh.seek(offset, whence)
+
+    def tell(self):
+        return self._fh.tell()
+
+    def read(self, size=-1):
+        return self._fh.read(size)
+
+    def readinto(self, buf):
+        return self._fh.readinto(buf)
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._guard(self._fh.flush)
+        self._guard(os.fsync, self._fh.fileno())
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def check(self) -> None:
+        """Raise the first write error (a full disk), if there was one."""
+        if self.error is not None:
+            raise self.error
+
+
+def open_h5(path, mode: str = "w"):
+    """``(h5py.File, GuardedFile)`` of a new HDF5 file written through :class:`GuardedFile`."""
+    import h5py
+    guard = GuardedFile(path)
+    try:
+        return h5py.File(guard, mode), guard
+    except BaseException:
+        guard.close()
+        raise
+
+
 def write_hdf5(path, array: np.ndarray, voxel_size_um=None, phases=None, provenance=(), dataset: str | None = None,
                compression: str | None = "gzip", xdmf: bool = True) -> Path:
     """Write a 3D array to an HDF5 file, with an XDMF sidecar ``NAME.xdmf`` for ParaView.
@@ -168,9 +246,14 @@ def write_hdf5(path, array: np.ndarray, voxel_size_um=None, phases=None, provena
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(path))
         tmp_x = stack.enter_context(atomic_path(xdmf_path(path))) if xdmf else None
-        with h5py.File(tmp, "w") as f:
-            _create_dataset(f, name, arr, voxel_size_um, phases, provenance, compression)
-            f.attrs["creator"] = f"microsim {__version__}"
+        f, guard = open_h5(tmp)
+        try:
+            with f:
+                _create_dataset(f, name, arr, voxel_size_um, phases, provenance, compression)
+                f.attrs["creator"] = f"microsim {__version__}"
+        finally:
+            guard.close()
+        guard.check()
         if xdmf:
             Path(tmp_x).write_text(xdmf_text(path.name, name, arr.shape, arr.dtype, voxel_size_um))
     return path
@@ -215,7 +298,7 @@ class FieldsWriter:
         try:
             self._tmp = self._stack.enter_context(atomic_path(self.path))
             self._tmp_x = self._stack.enter_context(atomic_path(xdmf_path(self.path)))
-            self._file = h5py.File(self._tmp, "w")
+            self._file, self._guard = open_h5(self._tmp)
             self._file.attrs["creator"] = f"microsim {__version__}"
         except BaseException:
             self._stack.__exit__(*sys.exc_info())
@@ -238,11 +321,20 @@ class FieldsWriter:
         dataset = "/" + name.strip("/")
         _create_dataset(self._file, dataset, arr, self.voxel_size_um, self.phases if arr.dtype.kind in "iu" else None,
                         self.provenance, self.compression)
+        self._guard.check()  # a full disk ends the run now, not after the last solve
         self._items.append((name.strip("/").replace("/", "_"), dataset, arr.dtype))
 
     def close(self) -> Path:
         """Finish both files and give them their final names."""
-        self._file.close()
+        try:
+            self._file.close()
+        finally:
+            self._guard.close()
+        try:
+            self._guard.check()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
         if self.shape is not None:
             Path(self._tmp_x).write_text(xdmf_grid_text(self.path.name, self._items, self.shape, self.voxel_size_um,
                                                         self.path.stem))
@@ -253,6 +345,8 @@ class FieldsWriter:
         """Remove both temporary files; the final names are never created."""
         with contextlib.suppress(Exception):
             self._file.close()
+        with contextlib.suppress(Exception):
+            self._guard.close()
         reason = VolumeWriteError(f"{self.path}: writing abandoned")
         self._stack.__exit__(type(reason), reason, None)
 

@@ -99,6 +99,10 @@ class Region:
     def resolve(self, shape, source: str = "stack") -> "ResolvedRegion":
         """Concrete index ranges for a stack of ``shape``; ``source`` names the file in errors."""
         starts, stops = [], []
+        if any(int(n) == 0 for n in shape):
+            empty = ", ".join(name for name, n in zip(AXIS_NAMES, shape) if int(n) == 0)
+            raise ValueError(f"{source}: the stack has shape {' x '.join(map(str, shape))} (z, y, x), with no voxels "
+                             f"along {empty}; give a file that holds a volume")
         for name, n, (lo, hi) in zip(AXIS_NAMES, shape, self.crop):
             lo = 0 if lo is None else lo
             hi = n if hi is None else hi
@@ -112,6 +116,9 @@ class Region:
         out = []
         for name, lo, hi, s, b in zip(AXIS_NAMES, starts, stops, self.stride, self.block):
             n = (hi - lo) // b if b > 1 else math.ceil((hi - lo) / s)
+            if s > 1 and n < 2 <= hi - lo:
+                raise ValueError(f"{source}: stride {s} leaves one voxel of the {hi - lo} read along {name}; "
+                                 f"use a stride of 1..{hi - lo - 1} along {name}")
             if n < 1:
                 raise ValueError(f"{source}: downsampling factor {b} is larger than the {hi - lo} voxels "
                                  f"read along {name}; use a smaller factor or a larger crop")

@@ -206,6 +206,8 @@ def open_stack(path, *, dataset: str | None = None, raw: RawLayout | None = None
     """
     kind = detect_format(path, raw)
     text = str(path)
+    from ..safety import check_input
+    check_input(text, "stack")
     if kind != "slices" and not Path(text).exists():
         raise VolumeReadError(f"{text}: file not found; check the path")
     if kind == "slices" and not has_glob(text) and not Path(text).is_dir():

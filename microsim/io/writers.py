@@ -16,7 +16,6 @@ under temporary names and renamed at the end.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,8 @@ def _write_with_sidecar(path: Path, arr: np.ndarray, voxel_size_um, phases, prov
         tmp = stack.enter_context(atomic_path(path))
         tmp_side = stack.enter_context(atomic_path(sidecar_path(path)))
         write_data(tmp)
-        Path(tmp_side).write_text(json.dumps(doc, indent=2) + "\n")
+        from ..jsonio import dumps
+        Path(tmp_side).write_text(dumps(doc, indent=2) + "\n")
     return path
 
 

@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,10 @@ from ..conductivity import solve_direction
 from ..jsonio import json_safe, write_json
 from ..percolation import percolation
 from ..progress import Progress
+from ..safety import (DiskFullError, OutputLock, allow_symlink_output, check_disk, check_input, check_memory, check_outputs, count,
+                      disk_full_error, identity, is_disk_full, rename_noreplace, temp_path, volume_inputs)
 from ..volume import AXES, Volume
-from .config import ConfigError, RunConfig, load_config, toml_text
+from .config import ConfigError, RecipeSource, RunConfig, StackSource, load_config, toml_text
 from .source import load_source
 
 #: Version of the layout of result.json; microsim/data/result.schema.json describes it.
@@ -56,6 +57,11 @@ UNITS = {"eps": "1 (volume fraction)", "eps_percolating": "1 (volume fraction)",
          "macmullin": "1 (sigma_ref / sigma_eff = tau / eps)", "alpha_fit": "1 (-ln tau / ln eps)",
          "potential": "V, for 1 V across the volume", "current_density": "A/m^2, for 1 V across the volume",
          "timings": "s", "lengths": "um"}
+#: peak bytes per voxel of the microstructure analyses (clusters, interfaces, sizes), measured with margin
+ANALYSIS_BYTES_PER_VOXEL = 120
+#: peak bytes per voxel and per walker of a random walk
+RANDOM_WALK_BYTES_PER_VOXEL = 40
+RANDOM_WALK_BYTES_PER_WALKER = 64
 _DEPENDENCIES = ("numpy", "numba", "scipy", "scikit-image", "tifffile", "h5py", "matplotlib")
 
 
@@ -136,7 +142,8 @@ def _stages(config: RunConfig) -> list[str]:
 
 
 def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite: bool = False,
-        progress: Progress | None = None, quiet: bool = False, extra: Mapping | None = None) -> RunResult:
+        progress: Progress | None = None, quiet: bool = False, extra: Mapping | None = None,
+        allow_symlink: bool | None = None) -> RunResult:
     """Run a configuration and write its run folder.
 
     Parameters
@@ -161,23 +168,122 @@ def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite:
     if not isinstance(config, RunConfig):
         config = load_config(config)
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out}: output folder exists; choose another --out or pass --overwrite")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"{out}: parent folder {parent} does not exist; create it first")
     progress = progress if progress is not None else Progress(quiet=quiet)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    try:
-        _default_permissions(staging)
-        document = _execute(config, staging, progress, extra)
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # Every check before any work: the inputs stay untouched, one writer per folder.
+    check_run_paths(config, out, overwrite=overwrite, progress=progress, allow_symlink=allow_symlink)
+    if out.is_symlink():  # allowed: write where it points
+        out = Path(os.path.realpath(out))
+    with OutputLock(out, "run folder"):
+        if out.exists() and not overwrite:
+            raise ConfigError(f"{out}: output folder exists; choose another --out or pass --overwrite")
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
+        before = identity(out)
+        check_run_resources(config, out, progress)
+        staging = temp_path(out, "partial", "", folder=True)
+        try:
+            _default_permissions(staging)
+            document = _execute(config, staging, progress, extra)
+            _publish(staging, out, before)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, DiskFullError) or is_disk_full(exc, parent):
+                raise disk_full_error(out, exc) from None
+            raise
     return RunResult(out, document)
+
+
+def run_inputs(config: RunConfig) -> list[str]:
+    """Every file a run reads: the configuration, the stack (with its sidecars), phase table and recipe."""
+    doc, base = config.document, config.base_dir
+    found = []
+    if config.source_file is not None:
+        found.append(str(config.source_file))
+    if isinstance(config.source, StackSource):
+        found += volume_inputs(config.source.path)
+    src = doc.get("source", {}) if isinstance(doc.get("source"), Mapping) else {}
+    if isinstance(src.get("recipe"), str):
+        found.append(str(Path(base) / Path(src["recipe"]).expanduser()))
+    if isinstance(doc.get("phases"), str):
+        found.append(str(Path(base) / Path(doc["phases"]).expanduser()))
+    return found
+
+
+def check_run_paths(config: RunConfig, out: Path, *, overwrite: bool, progress=None,
+                    allow_symlink: bool | None = None) -> None:
+    """Refuse a run folder that is, contains or lies in an input, or is a symbolic link."""
+    allow = allow_symlink_output() if allow_symlink is None else allow_symlink
+    for path in run_inputs(config):
+        check_input(path)
+    check_outputs(run_inputs(config), [], replace_folders=[out], allow_symlink=allow, progress=progress)
+
+
+def estimate_run_bytes(config: RunConfig) -> tuple[int | None, int | None]:
+    """(peak memory, output size) of a run from its source header and options, or None where unknown."""
+    shape = source_shape(config)
+    if shape is None:
+        return None, None
+    n = count(shape)
+    fv, rw = config.finite_volume, config.random_walk
+    peak = 8 * n  # labels, masks and profiles
+    a = config.analysis
+    if a.percolation or a.interfaces or a.active_material or a.particle_size:
+        peak = max(peak, ANALYSIS_BYTES_PER_VOXEL * n)
+    if fv.enabled:
+        try:
+            from ..conductivity import estimate_memory
+            est = estimate_memory(shape, fv.solver, periodic=fv.periodic_sides or fv.cell_problem,
+                                  return_fields=True).peak_bytes
+        except Exception:  # the solver's estimate is a refinement; fall back to its published figure
+            est = 40 * n
+        peak = max(peak, est)
+    if rw.enabled:
+        peak = max(peak, RANDOM_WALK_BYTES_PER_VOXEL * n + RANDOM_WALK_BYTES_PER_WALKER * rw.walkers)
+    out_bytes = 1 << 20
+    if config.output.fields and fv.enabled:
+        out_bytes += n * (1 + 8 * len(config.carriers) * len(config.directions))
+    return peak, out_bytes
+
+
+def source_shape(config: RunConfig):
+    """Shape of the volume a run will hold, from the stack header or the recipe, without reading voxels."""
+    src = config.source
+    try:
+        if isinstance(src, StackSource):
+            from ..io import describe
+            from ..io.region import Region
+            from ..io.stack import RawLayout
+            raw = None
+            if src.raw:
+                r = src.raw
+                raw = RawLayout(tuple(r.get("shape")), r.get("dtype"), r.get("byte_order", "little"),
+                                r.get("offset_bytes", 0))
+            info = describe(src.path, dataset=src.dataset, raw=raw)
+            return Region.make(src.crop, src.stride, src.downsample).resolve(info.shape, str(src.path)).out_shape
+        shape = getattr(getattr(src, "recipe", None), "shape", None)
+        if shape is None and isinstance(config.document.get("source"), Mapping):
+            from ..generate.recipe import load_recipe
+            rec = config.document["source"].get("recipe")
+            if isinstance(rec, str):
+                shape = load_recipe(Path(config.base_dir) / rec).shape
+        return None if shape is None else tuple(shape)
+    except (ValueError, OSError, TypeError, AttributeError, KeyError):
+        return None  # the stage that loads the volume reports it with its own message
+
+
+def check_run_resources(config: RunConfig, out: Path, progress=None) -> None:
+    """Refuse a run whose memory or output would not fit, before the volume is read."""
+    peak, out_bytes = estimate_run_bytes(config)
+    if peak is not None:
+        shape = source_shape(config)
+        check_memory(peak, f"the run {config.name!r} on {' x '.join(map(str, shape))} voxels",
+                     "crop the volume ([source] crop), thin it ([source] stride or downsample), "
+                     "or turn off analyses and solves you do not need")
+    if out_bytes is not None:
+        check_disk(out.parent if str(out.parent) else Path("."), out_bytes, "the run folder")
 
 
 def _raise_interrupt(signum, frame):
@@ -202,15 +308,34 @@ def _default_permissions(folder: Path) -> None:
     os.chmod(folder, 0o777 & ~mask)
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Move the finished staging folder to ``out``, replacing an old folder only now."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "run")
+def _publish(staging: Path, out: Path, before=None) -> None:
+    """Move the finished staging folder to ``out``.
+
+    ``before`` is the identity of ``out`` when the run started (None: it did not
+    exist). Only that folder is replaced (with ``--overwrite``); a folder that
+    appeared meanwhile is never replaced: the finished run is then kept under a
+    visible name and the error says where.
+    """
+    now = identity(out)
+    if now is not None and now != before:
+        keep = out.with_name(f"{out.name}.new-{os.getpid()}")
+        os.replace(staging, keep)
+        what = "appeared" if before is None else "was replaced or changed"
+        raise ConfigError(f"{out}: {what} while this run was running (another program wrote it) and was not "
+                          f"replaced; this run's results are in {keep}")
+    if now is None:
+        try:
+            rename_noreplace(staging, out)
+        except FileExistsError:
+            keep = out.with_name(f"{out.name}.new-{os.getpid()}")
+            os.replace(staging, keep)
+            raise ConfigError(f"{out}: appeared while this run was running and was not replaced; this run's "
+                              f"results are in {keep}") from None
+        return
+    old = temp_path(out, "old", "", folder=True)
+    os.replace(out, old / "run")
     os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -291,7 +291,7 @@ def write_sweep_report(path, doc: dict, rows: Sequence[dict], folder: Path) -> P
     fits = [[f["method"], f["carrier"], f["direction"], f["n_cases"],
              f.get("skipped") or _fmt(f.get("prefactor"), ".4g"),
              "" if "skipped" in f else _fmt(f.get("alpha"), ".4g"),
-             "" if "skipped" in f else _fmt(f.get("alpha_ci"), ".3g"),
+             "" if "skipped" in f else (f.get("note") or _fmt(f.get("alpha_ci"), ".3g")),
              "" if "skipped" in f else _fmt(f.get("r_squared"), ".4f")] for f in doc["fits"]]
     failed = [[c["name"], c["id"]] for c in doc["cases"] if c["status"] == "failed"]
     figures = "\n".join(f"<figure>{embedded_png(folder / name, key)}<figcaption>{html.escape(key)}: tau against eps "
