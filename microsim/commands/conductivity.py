@@ -140,8 +140,10 @@ def run(args) -> int:
     if args.out:
         write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(), **result.to_dict()})
     if not result.converged:
-        for r in result:
-            if not r.converged:
-                print(f"microsim conductivity: error: {r.carrier} {r.direction}: {r.message}", file=sys.stderr)
+        bad = [r for r in result if not r.converged]
+        for r in bad:
+            print(f"microsim conductivity: {r.carrier} {r.direction}: {r.message}", file=sys.stderr)
+        print(f"microsim conductivity: error: {len(bad)} of {len(result.results)} solves did not converge "
+              "(their numbers are not results; see the messages above)", file=sys.stderr)
         return 3
     return 0

@@ -73,7 +73,7 @@ def main(args) -> int:
     if not result.converged:
         for t in result.document.get("transport", ()):
             if not t["converged"]:
-                print(f"microsim run: error: {t['carrier']} {t['direction']}: {t['message']}", file=sys.stderr)
+                print(f"microsim run: {t['carrier']} {t['direction']}: {t['message']}", file=sys.stderr)
         print("microsim run: error: a solve did not converge (see its message; the report marks it)", file=sys.stderr)
         return 3
     return 0
