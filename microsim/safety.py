@@ -36,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from .solve.memory import available_memory_bytes
+
 #: the longest file name most file systems allow, in bytes
 NAME_MAX = 255
 #: marker in the names of microsim's temporaries: ``.NAME.msim-PID-RANDOM.part...``
@@ -68,21 +70,6 @@ def size_text(nbytes: float) -> str:
     return f"{nbytes:.0f} bytes"
 
 
-def available_memory() -> int | None:
-    """Memory a new allocation can get without swapping (Linux MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_memory(need_bytes: float, what: str, hint: str, limit: float | None = None) -> None:
     """Refuse when ``need_bytes`` exceeds ``limit`` (default: the memory available now).
 
@@ -91,7 +78,7 @@ def check_memory(need_bytes: float, what: str, hint: str, limit: float | None = 
     A ``limit`` of 0 disables the check.
     """
     if limit is None:
-        limit = available_memory()
+        limit = available_memory_bytes()
     if not limit or need_bytes <= limit:
         return
     raise SafetyError(f"{what} needs about {size_text(need_bytes)} of memory but only {size_text(limit)} is "

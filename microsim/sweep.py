@@ -310,6 +310,7 @@ class _Lock:
         self.path = out / LOCK_FILE
 
     def __enter__(self):
+        from .safety import pid_alive
         # The pid is written first and the file linked into place, so a lock is never seen empty.
         mine = self.path.with_name(f"{LOCK_FILE}.{os.getpid()}")
         mine.write_text(str(os.getpid()))
@@ -323,7 +324,7 @@ class _Lock:
                         pid = int(self.path.read_text().strip())
                     except (OSError, ValueError):
                         pid = 0
-                    if pid and _alive(pid):
+                    if pid and pid_alive(pid):
                         raise SweepError(f"{self.path.parent}: another sweep (process {pid}) is writing this "
                                          "folder; wait for it to finish or use another --out") from None
                     self.path.unlink(missing_ok=True)  # left by a sweep that was killed
@@ -333,16 +334,6 @@ class _Lock:
 
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove_partials(out: Path, progress=None) -> None:

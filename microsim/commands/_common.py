@@ -24,15 +24,20 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 
 
-def threads_arg(text: str) -> int:
-    """A thread count: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of threads") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (a number of threads)")
-    return value
+def count_arg(what: str):
+    """An argparse type for a count of ``what``: a whole number of at least 1."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {what}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value} must be at least 1 (a number of {what})")
+        return value
+    return parse
+
+
+threads_arg = count_arg("threads")
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:

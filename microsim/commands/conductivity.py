@@ -10,7 +10,7 @@ from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memor
 from ..solve.accuracy import DEFAULT_MAX_ITER, check_tolerances
 from ..jsonio import write_json
 from ..progress import Progress
-from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, read_input,
+from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, count_arg, read_input,
                       results_table, voxel_size_arg)
 
 
@@ -27,16 +27,6 @@ def _criterion(name: str):
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
     return parse
-
-
-def _iterations(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def register(sub) -> None:
@@ -60,7 +50,7 @@ def register(sub) -> None:
                    help="relative residual to reach as well, in [1e-15, 1e-2] (default: not used)")
     p.add_argument("--current-tol", type=_criterion("current_tol"), default=None,
                    help="relative inlet/outlet current mismatch to reach as well, in [1e-12, 0.1] (default: not used)")
-    p.add_argument("--max-iter", type=_iterations, default=DEFAULT_MAX_ITER,
+    p.add_argument("--max-iter", type=count_arg("iterations"), default=DEFAULT_MAX_ITER,
                    help=f"iteration limit, the only stop short of convergence (default {DEFAULT_MAX_ITER})")
     p.add_argument("--max-memory", type=memory_arg, default=None, metavar="SIZE",
                    help="refuse volumes whose solve needs more memory than this, e.g. 16G or 800M "
