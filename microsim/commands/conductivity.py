@@ -23,6 +23,10 @@ def register(sub) -> None:
     p.add_argument("--direction", default="all", help="x, y, z, all, or a comma list (default all)")
     p.add_argument("--carrier", default="ionic", choices=("ionic", "electronic", "both"))
     p.add_argument("--periodic-sides", action="store_true", help="periodic instead of no-flux side faces")
+    p.add_argument("--cell-problem", action="store_true",
+                   help="fully periodic volume with a unit potential drop per period (the homogenisation cell "
+                        "problem, which `microsim randomwalk` solves by default) instead of fixed potentials on "
+                        "two faces")
     p.add_argument("--solver", default=DEFAULT_SOLVER, choices=SOLVERS,
                    help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
                         "jacobi: Jacobi-preconditioned, the reference")
@@ -68,6 +72,8 @@ def memory_arg(text: str):
 def run(args) -> int:
     from ..mpi.world import launched_ranks
     if args.distributed or launched_ranks() > 1:
+        if args.cell_problem:
+            raise ValueError("--cell-problem is not available with --distributed; solve it on one machine")
         from ..mpi.command import run_distributed
         return run_distributed(args)
     if args.fields:
@@ -77,7 +83,8 @@ def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)
     limit = available_memory_bytes() if args.max_memory is None else args.max_memory
-    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides, tol=args.tol,
+    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides,
+                          cell_problem=args.cell_problem, tol=args.tol,
                           rtol=args.rtol, current_tol=args.current_tol, max_iter=args.max_iter,
                           progress=progress.solver, solver=args.solver, max_memory_bytes=limit or None)
     print(results_table(result))
