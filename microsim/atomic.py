@@ -19,8 +19,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     ...     _ = open(tmp, "w").write("complete")
     """
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise FileNotFoundError(f"{path}: output folder {path.parent} does not exist; create it first")
+    if str(path.parent) and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)  # a missing output folder is made, as `mkdir -p` would
     suffix = path.suffix if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent or ".")
     os.close(fd)

@@ -43,8 +43,8 @@ def run(args) -> int:
     if not 0 < args.confidence < 1:
         raise ValueError(f"--confidence {args.confidence} must lie between 0 and 1, e.g. 0.95")
     for target in (args.out, args.plot):
-        if target and not Path(target).resolve().parent.is_dir():
-            raise ValueError(f"{target}: folder {Path(target).parent} does not exist; create it first")
+        if target and Path(target).resolve().parent.is_file():
+            raise ValueError(f"{target}: {Path(target).parent} is a file, not a folder")
     points = []
     for path in args.results:
         points.extend(read_tau_points(path, percolating=args.percolating))

@@ -166,8 +166,9 @@ def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{out}: parent folder {parent} does not exist; create it first")
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{out}: {parent} is a file, not a folder; choose another --out")
+    parent.mkdir(parents=True, exist_ok=True)
     progress = progress if progress is not None else Progress(quiet=quiet)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
