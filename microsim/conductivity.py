@@ -992,9 +992,8 @@ def conductivity(volume, direction: str | Sequence[str] = "all", carrier: str = 
         check_memory(volume.shape, max_memory_bytes, solver=solver, periodic=periodic_sides or cell_problem,
                      conducting_phases=phases, return_fields=return_fields, solves=len(carriers) * len(dirs))
     present = label_counts(volume.labels) > 0
-    ensure_compiled_conductivity(solver, periodic_sides or cell_problem, cell_problem,
-                                 max(int((present & (volume.conductivity_lut(c) > 0)).sum()) for c in carriers),
-                                 return_fields)
+    for n_phases in sorted({min(int((present & (volume.conductivity_lut(c) > 0)).sum()), 2) for c in carriers} - {0}):
+        ensure_compiled_conductivity(solver, periodic_sides or cell_problem, cell_problem, n_phases, return_fields)
     results = []
     for c in carriers:
         for dname in dirs:

@@ -21,6 +21,8 @@ import numpy as np
 #: when numba's cache cannot be inspected, the warm-up is announced after this many seconds
 ANNOUNCE_AFTER_S = 3.0
 
+#: set by ``--quiet`` on the command line: warm up without a word
+quiet = False
 _done: set = set()
 _lock = threading.Lock()
 _active = threading.local()
@@ -70,6 +72,8 @@ def _run(key, work, stream, modules=()) -> float:
         if key in _done or getattr(_active, "busy", False):
             return 0.0
         _done.add(key)
+    if quiet:
+        stream = False
     stream = sys.stderr if stream is None else stream
     announced = threading.Event()
 
