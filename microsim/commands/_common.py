@@ -176,11 +176,13 @@ def read_input(args, phases):
     --crop/--stride/--downsample select what is read (labels are downsampled by
     majority vote).
     """
+    from ..arrays import parse_axes
     from ..io import read_volume
     from ..progress import Progress
-    progress = announce_input(args, Progress(quiet=getattr(args, "quiet", False)))
     conducting = getattr(args, "conducting", None)
     axes = getattr(args, "axes", "zyx") or "zyx"
+    parse_axes(axes)  # a bad order fails before the file is touched
+    progress = announce_input(args, Progress(quiet=getattr(args, "quiet", False)))
     if conducting is None and axes == "zyx":
         return read_volume(args.volume, phases, getattr(args, "voxel_size", None), progress=progress,
                            **stack_options(args))

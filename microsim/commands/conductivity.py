@@ -89,7 +89,8 @@ def run(args) -> int:
                           progress=progress.solver, solver=args.solver, max_memory_bytes=limit or None)
     print(results_table(result))
     if args.out:
-        write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(), **result.to_dict()})
+        write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(),
+                              "provenance": list(volume.provenance), **result.to_dict()})
     if not result.converged:
         print("microsim conductivity: error: a solve did not converge; raise --max-iter or loosen --tol/--rtol",
               file=sys.stderr)

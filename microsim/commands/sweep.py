@@ -41,8 +41,10 @@ def main(args) -> int:
           f"({len(result.ran)} run now, {len(result.skipped)} already finished)")
     for f in result.fits:
         if f["direction"] == "all" and "skipped" not in f:
-            lo, hi = f["alpha_ci"]
-            print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {f['prefactor']:.3g} eps^-{f['alpha']:.3g} "
+            # the fits come back from sweep.json, where a non-finite number is a string ("nan", "inf")
+            lo, hi = (float(v) for v in f["alpha_ci"])
+            print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {float(f['prefactor']):.3g} "
+                  f"eps^-{float(f['alpha']):.3g} "
                   f"(alpha {lo:.3g}..{hi:.3g}, {f['n_points']} points)")
     print(f"wrote {out / 'results.csv'} and {out / 'report.html'}")
     return 1 if result.failed else 0
