@@ -24,7 +24,8 @@ provenance.
 Examples
 --------
 >>> import numpy as np
->>> img = np.ones((4, 4, 4), bool)
+>>> img = np.zeros((4, 4, 4), bool)
+>>> img[:, :, 1] = True
 >>> v = as_volume(img)
 >>> v.phases.names, v.voxel_size_um
 (('insulating', 'conducting'), (1.0, 1.0, 1.0))

@@ -44,6 +44,7 @@ class Progress:
 
     >>> p = Progress(quiet=True)
     >>> p.line("x", force=True)
+    False
     """
 
     def __init__(self, quiet: bool = False, every_s: float = 0.5, stream=None):
