@@ -27,11 +27,6 @@ def eta_text(seconds: float) -> str:
     return f"about {s // 3600} h {(s % 3600) // 60} min left"
 
 
-#: relative residual at which a default-tolerance solve usually stops; the solver's
-#: ETA extrapolates the residual's decrease per iteration down to it
-TYPICAL_FINAL_RESIDUAL = 1e-3
-
-
 class Progress:
     """Throttled progress reporting to a stream (stderr by default).
 
@@ -56,6 +51,9 @@ class Progress:
         self._bars: dict[str, tuple[float, int]] = {}   # label -> (start time, done at start)
         self._solve: tuple | None = None                  # (carrier, direction, start time, first rel)
         self._solver_printed: tuple | None = None
+        #: solves a command will run (set by it); the solver lines then estimate the time left for them
+        self.planned_solves: int | None = None
+        self._solves_done: list[float] = []
 
     def line(self, text: str, force: bool = False) -> bool:
         """Print ``text`` (throttled unless ``force``); returns whether it was printed."""
@@ -90,9 +88,13 @@ class Progress:
         self.line(text, force=done >= total)
 
     def solver(self, carrier: str, direction: str, it: int, rel: float, mismatch: float, done: bool = False) -> None:
-        """Per-iteration residual line of the conductivity solver, with the seconds per iteration and an
-        estimate of the time left once the residual's trend is known; the last iteration is printed once,
-        marked ``done``."""
+        """Per-iteration residual line of the conductivity solver.
+
+        After two seconds of a solve the line adds the seconds per iteration and how long the
+        residual takes to fall tenfold (the stopping test is on the estimated error of sigma_eff,
+        which the residual's trend follows); with ``planned_solves`` set, the end of each solve
+        says how many remain and about how long they take. The last iteration is printed once.
+        """
         now = time.monotonic()
         key = (carrier, direction)
         if self._solve is None or self._solve[0] != key or it <= 1 and not done:
@@ -104,13 +106,17 @@ class Progress:
             text += "  done"
             if self._solver_printed == (key, it):
                 text = f"{carrier:>10s} {direction}  done after {it} iterations"
+            self._solves_done.append(now - t0)
+            n, planned = len(self._solves_done), self.planned_solves
+            if planned and n < planned:
+                mean = sum(self._solves_done) / n
+                text += f"; solve {n} of {planned}, {eta_text(mean * (planned - n))} for the others"
             self._solve = None
         elif it > it0 and now - t0 > 2.0:
             per_it = (now - t0) / (it - it0)
             text += f"  {per_it:.2g} s/iter"
-            if 0 < rel < rel0 and rel > TYPICAL_FINAL_RESIDUAL:
-                rate = math.log(rel0 / rel) / (it - it0)
-                left = math.log(rel / TYPICAL_FINAL_RESIDUAL) / rate * per_it
-                text += f"  {eta_text(left)}"
+            if 0 < rel < rel0:
+                decade = math.log(10.0) / (math.log(rel0 / rel) / (it - it0)) * per_it
+                text += f", residual /10 every {decade:.2g} s"
         if self.line(text, force=done):
             self._solver_printed = None if done else (key, it)

@@ -8,6 +8,7 @@ import sys
 from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memory_bytes, conductivity
 from ..jsonio import write_json
 from ..progress import Progress
+from ..volume import directions
 from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, read_input,
                       results_table, voxel_size_arg)
 
@@ -82,6 +83,7 @@ def run(args) -> int:
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)
+    progress.planned_solves = len(directions(args.direction)) * (2 if args.carrier == "both" else 1)
     limit = available_memory_bytes() if args.max_memory is None else args.max_memory
     result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides,
                           cell_problem=args.cell_problem, tol=args.tol,
