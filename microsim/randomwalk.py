@@ -193,6 +193,23 @@ class RandomWalkResult:
                 return ax
         raise KeyError(f"no axis {direction!r}; use x, y or z")
 
+    def rows(self) -> list[dict]:
+        """One flat dict per axis, x first."""
+        return [{"direction": a.direction, **{k: v for k, v in a.to_dict().items() if k != "direction"}}
+                for a in reversed(self.axes)]
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per axis (needs pandas, an optional extra)."""
+        from .tables import dataframe
+        return dataframe(self.rows(), ("direction",))
+
+    def _repr_html_(self) -> str:
+        from .tables import html_table
+        cols = ("direction", "percolates", "D_eff_um2_per_tu", "D_eff_se", "tau_rw", "tau_rw_se", "tau", "tau_se",
+                "sigma_eff_S_per_m", "diffusive")
+        return html_table(self.rows(), cols, f"random walk ({self.boundary} boundary), {self.walkers} walkers x "
+                                             f"{self.steps} steps: {self.message}")
+
     @property
     def D_eff_um2_per_tu(self) -> np.ndarray:
         """(D_z, D_y, D_x): the diagonal of the effective diffusion tensor."""

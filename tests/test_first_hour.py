@@ -78,6 +78,7 @@ def test_integer_arrays_take_sigma_ionic_electronic_or_a_table():
 def test_random_walk_analysis_and_percolation_take_arrays(pore):
     rw = microsim.random_walk(pore, walkers=256, steps=512, records=8, groups=4, seed=1)
     assert rw.eps == pytest.approx(pore.mean())
+    assert rw._repr_html_().count("<tr>") == 4 and [r["direction"] for r in rw.rows()] == ["x", "y", "z"]
     perc = microsim.phase_percolation(pore)
     assert perc.name == "conducting" and perc.volume_fraction == pytest.approx(pore.mean())
     an = microsim.analyze_volume(pore, rev_sizes=[8], rev_samples=2)
