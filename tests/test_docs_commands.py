@@ -174,7 +174,8 @@ def test_extraction_finds_the_commands():
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_page_commands_run_from_a_fresh_copy(page, tmp_path, monkeypatch, capsys):
-    """Shell commands in subprocesses; the Python blocks of a page in one namespace, as a reader runs them in one interpreter."""
+    """Shell commands in subprocesses; the Python blocks of a page in one namespace, as a reader runs them
+    in one interpreter."""
     copy = fresh_copy(tmp_path / "repo")
     todo, _ = steps(page)
     monkeypatch.setenv("MPLBACKEND", "Agg")
