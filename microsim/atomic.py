@@ -33,8 +33,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     if path.is_symlink():
         # the commands refuse output links unless asked to write through them: then do so
         path = Path(os.path.realpath(path))
-    if path.parent and not path.parent.exists():
-        raise FileNotFoundError(f"{path}: output folder {path.parent} does not exist; create it first")
+    if str(path.parent) and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)  # a missing output folder is made, as `mkdir -p` would
     suffix = path.suffix if suffix is None else suffix
     try:
         tmp = temp_path(path, "part", suffix)

@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from . import warmup
+    warmup.quiet = bool(getattr(args, "quiet", False))  # the compile notice is progress output too
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:
@@ -65,6 +67,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"microsim {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    finally:
+        warmup.quiet = False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ import numpy as np
 
 from kernels import fv
 
+from .arrays import as_volume
 from .percolation import percolation
 from .phases import CARRIERS, PhaseTable, check_carrier
 from .solve.accuracy import DEFAULT_MAX_ITER, DEFAULT_TOL, Accuracy, check_tolerances
@@ -47,6 +48,7 @@ from .solve.names import DEFAULT_SOLVER, SOLVERS, check_solver
 from .solve.pcg import SolverInfo, pcg
 from .solve.preconditioners import stages
 from .volume import Volume, axis_index, directions, label_counts, lookup
+from .warmup import ensure_compiled_conductivity
 
 #: tortuosity exponent of the Bruggeman relation tau = eps^-alpha
 BRUGGEMAN_ALPHA = 0.5
@@ -123,6 +125,19 @@ class DirectionResult:
         d["unconverged"] = None if self.unconverged is None else dict(self.unconverged)
         return d
 
+    def row(self) -> dict:
+        """The numbers of :meth:`to_dict` as one flat table row (solver iterations and seconds included)."""
+        d = self.to_dict()
+        s = d.pop("solver")
+        d["conducting_phases"] = " + ".join(self.conducting_phases)
+        d["iterations"] = s["iterations"] if s else 0
+        d["time_s"] = s["time_s"] if s else 0.0
+        return d
+
+    def _repr_html_(self) -> str:
+        from .tables import html_table
+        return html_table([self.row()], TABLE_COLUMNS, f"{self.carrier} transport along {self.direction}")
+
 
 @dataclass(frozen=True)
 class ConductivityResult:
@@ -135,11 +150,64 @@ class ConductivityResult:
     def __iter__(self):
         return iter(self.results)
 
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, key) -> DirectionResult:
+        """``res[0]`` (position), ``res["ionic", "z"]`` (carrier, direction), or ``res["z"]`` with one carrier."""
+        if isinstance(key, (int, np.integer)):
+            return self.results[key]
+        if isinstance(key, tuple) and len(key) == 2:
+            return self.get(*key)
+        if isinstance(key, str):
+            found = [r for r in self.results if r.direction == key]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise KeyError(f"direction {key!r} has results for {len(found)} carriers; "
+                               f"index with (carrier, direction), e.g. res['ionic', {key!r}]")
+        if not self.results:
+            raise KeyError(f"no result {key!r}: the result is empty")
+        c, d = self._keys()[0]
+        raise KeyError(f"no result {key!r}; index by position (res[0]) or by (carrier, direction), "
+                       f"e.g. res[{c!r}, {d!r}]")
+
+    def __getattr__(self, name):
+        # res.tau, res.sigma_eff_S_per_m, ... of a result with one (carrier, direction)
+        if name.startswith("_") or name not in _DIRECTION_ATTRIBUTES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        results = self.__dict__.get("results", ())
+        if len(results) == 1:
+            return getattr(results[0], name)
+        if not results:
+            raise AttributeError(f"the result is empty: no {name}")
+        c, d = self._keys()[0]
+        raise AttributeError(f"this result holds {len(results)} solves ({', '.join(map(str, self._keys()))}); "
+                             f"pick one first, e.g. res[{c!r}, {d!r}].{name} or res[0].{name}")
+
+    def _keys(self) -> list[tuple[str, str]]:
+        return [(r.carrier, r.direction) for r in self.results]
+
     def get(self, carrier: str, direction: str) -> DirectionResult:
         for r in self.results:
             if r.carrier == carrier and r.direction == direction:
                 return r
         raise KeyError(f"no result for carrier {carrier!r} in direction {direction!r}")
+
+    def rows(self) -> list[dict]:
+        """One flat dict per (carrier, direction); see :meth:`DirectionResult.row`."""
+        return [r.row() for r in self.results]
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per (carrier, direction), indexed by both (needs pandas)."""
+        from .tables import dataframe
+        return dataframe(self.rows(), ("carrier", "direction"))
+
+    def _repr_html_(self) -> str:
+        from .tables import html_table
+        size = " x ".join(map(str, self.shape))
+        return html_table(self.rows(), TABLE_COLUMNS, f"conductivity of a {size} volume (z, y, x), "
+                                                      f"voxel {self.voxel_size_um} um")
 
     @property
     def converged(self) -> bool:
@@ -148,6 +216,14 @@ class ConductivityResult:
     def to_dict(self) -> dict:
         return {"shape": list(self.shape), "voxel_size_um": list(self.voxel_size_um),
                 "results": [r.to_dict() for r in self.results]}
+
+
+#: the columns of the notebook tables of conductivity results
+TABLE_COLUMNS = ("carrier", "direction", "conducting_phases", "eps", "eps_percolating", "sigma_eff_S_per_m", "tau",
+                 "tau_percolating", "macmullin", "tau_bruggeman", "converged", "iterations", "time_s")
+#: what ``ConductivityResult.tau`` and friends read from a result of one solve
+_DIRECTION_ATTRIBUTES = frozenset(f.name for f in DirectionResult.__dataclass_fields__.values()) | {
+    "sigma_eff_S_per_cm", "normalised_sigma"}
 
 
 def solve_potential(d: Discretisation, *, solver: str = DEFAULT_SOLVER, tol: float | None = None,
@@ -277,17 +353,24 @@ def solve_direction(volume: Volume, carrier: str, direction: str, *, periodic_si
                            solver=info, potential=pot, current_density_A_per_m2=jd, **common)
 
 
-def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier: str = "ionic", *,
+def conductivity(volume, direction: str | Sequence[str] = "all", carrier: str = "ionic", *,
                  periodic_sides: bool = False, cell_problem: bool = False, tol: float | None = None,
                  rtol: float | None = None, current_tol: float | None = None, max_iter: int = DEFAULT_MAX_ITER,
                  return_fields: bool = False, progress: Callable[..., None] | None = None,
-                 solver: str = DEFAULT_SOLVER, max_memory_bytes: float | None = None) -> ConductivityResult:
+                 solver: str = DEFAULT_SOLVER, max_memory_bytes: float | None = None,
+                 sigma=None, ionic=None, electronic=None, phases=None, voxel_size_um=None,
+                 axes: str = "zyx") -> ConductivityResult:
     """Effective conductivity and tortuosity factor of a volume.
 
     Parameters
     ----------
-    volume : Volume
-        Labels, phase table (conductivities in S/m) and voxel size in um.
+    volume : Volume, numpy array or path
+        Labels, phase table (conductivities in S/m) and voxel size in um. A boolean
+        array conducts where True (sigma 1 S/m, voxel 1 um unless ``voxel_size_um``);
+        an integer array needs ``sigma={label: S_per_m}``, ``ionic=``/``electronic=``
+        mappings or ``phases=`` a phase table; see :func:`microsim.arrays.as_volume`.
+    sigma, ionic, electronic, phases, voxel_size_um, axes
+        How to read an array (``axes='xyz'`` for arrays stored (x, y, z)); not for a Volume.
     direction : 'x', 'y', 'z', 'all' or a list of them
         Transport directions; each is a separate solve.
     carrier : 'ionic', 'electronic' or 'both'
@@ -344,7 +427,11 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
     >>> r = conductivity(v, "x")
     >>> round(r.get("ionic", "x").tau, 6)
     1.0
+    >>> round(conductivity(np.ones((8, 8, 8), bool), "x").tau, 6)
+    1.0
     """
+    volume = as_volume(volume, sigma=sigma, ionic=ionic, electronic=electronic, phases=phases,
+                       voxel_size_um=voxel_size_um, axes=axes)
     carriers = CARRIERS if carrier == "both" else (check_carrier(carrier),)
     dirs = directions(direction)
     check_solver(solver)
@@ -353,6 +440,9 @@ def conductivity(volume: Volume, direction: str | Sequence[str] = "all", carrier
         phases = max(int((present & (volume.conductivity_lut(c) > 0)).sum()) for c in carriers)
         check_memory(volume.shape, max_memory_bytes, solver=solver, periodic=periodic_sides or cell_problem,
                      conducting_phases=phases, return_fields=return_fields, solves=len(carriers) * len(dirs))
+    present = label_counts(volume.labels) > 0
+    for n_phases in sorted({min(int((present & (volume.conductivity_lut(c) > 0)).sum()), 2) for c in carriers} - {0}):
+        ensure_compiled_conductivity(solver, periodic_sides or cell_problem, cell_problem, n_phases, return_fields)
     results = []
     for c in carriers:
         for dname in dirs:

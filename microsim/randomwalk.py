@@ -89,9 +89,11 @@ import numpy as np
 
 from kernels import randomwalk as rwk
 
+from .arrays import as_volume
 from .percolation import label_clusters
 from .phases import check_carrier
 from .volume import Volume, lookup
+from .warmup import ensure_compiled_random_walk
 
 BOUNDARIES = ("periodic", "mirror")
 AXIS_NAMES = ("z", "y", "x")
@@ -190,6 +192,23 @@ class RandomWalkResult:
             if ax.direction == direction:
                 return ax
         raise KeyError(f"no axis {direction!r}; use x, y or z")
+
+    def rows(self) -> list[dict]:
+        """One flat dict per axis, x first."""
+        return [{"direction": a.direction, **{k: v for k, v in a.to_dict().items() if k != "direction"}}
+                for a in reversed(self.axes)]
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per axis (needs pandas, an optional extra)."""
+        from .tables import dataframe
+        return dataframe(self.rows(), ("direction",))
+
+    def _repr_html_(self) -> str:
+        from .tables import html_table
+        cols = ("direction", "percolates", "D_eff_um2_per_tu", "D_eff_se", "tau_rw", "tau_rw_se", "tau", "tau_se",
+                "sigma_eff_S_per_m", "diffusive")
+        return html_table(self.rows(), cols, f"random walk ({self.boundary} boundary), {self.walkers} walkers x "
+                                             f"{self.steps} steps: {self.message}")
 
     @property
     def D_eff_um2_per_tu(self) -> np.ndarray:
@@ -332,17 +351,20 @@ def _mean_se(x: np.ndarray):
 # public entry point
 
 
-def random_walk(volume: Volume, carrier: str = "ionic", *, walkers: int = 10_000, steps: int = 10_000,
+def random_walk(volume, carrier: str = "ionic", *, walkers: int = 10_000, steps: int = 10_000,
                 boundary: str = "periodic", seed: int = 0, records: int = 64, groups: int = 32,
                 fit_window: tuple[float, float] = (0.25, 0.5), target_error: float | None = None,
                 max_walkers: int | None = None,
-                progress: Callable[[int, int, float], None] | None = None) -> RandomWalkResult:
+                progress: Callable[[int, int, float], None] | None = None, sigma=None, ionic=None,
+                electronic=None, phases=None, voxel_size_um=None, axes: str = "zyx") -> RandomWalkResult:
     """Effective diffusivity, tortuosity and MSD curves of a volume by random walks.
 
     Parameters
     ----------
-    volume : Volume
+    volume : Volume, numpy array or path
         Labels, phase table (conductivities in S/m) and voxel size in um (may be anisotropic).
+        A boolean array conducts where True; see :func:`microsim.arrays.as_volume` for
+        ``sigma``, ``ionic``, ``electronic``, ``phases``, ``voxel_size_um`` and ``axes``.
     carrier : 'ionic' or 'electronic'
         Which conductivity column of the phase table sets the jump rates.
     walkers : int
@@ -381,9 +403,12 @@ def random_walk(volume: Volume, carrier: str = "ionic", *, walkers: int = 10_000
     >>> abs(r.get("x").tau_rw - 1.0) < 4 * r.get("x").tau_rw_se
     True
     """
+    volume = as_volume(volume, sigma=sigma, ionic=ionic, electronic=electronic, phases=phases,
+                       voxel_size_um=voxel_size_um, axes=axes)
     carrier = check_carrier(carrier)
     walkers, steps, records, groups, seed, (f0, f1), max_walkers = check_parameters(
         walkers, steps, boundary, seed, records, groups, fit_window, target_error, max_walkers)
+    ensure_compiled_random_walk(boundary)
     stride = steps // records
     lags = np.arange(1, records + 1)
     fit = (lags >= f0 * records) & (lags <= f1 * records)

@@ -217,16 +217,19 @@ def check_outputs(inputs: Iterable, outputs: Iterable, *, folders: Iterable = ()
         if kind == "file" and os.path.isdir(text):
             raise SafetyError(f"{text}: is a folder; give a file name for this output")
         parent = absolute.parent
-        if not parent.is_dir():
-            if parent.exists():
-                raise SafetyError(f"{text}: {parent} is not a folder; choose another output path")
-            raise SafetyError(f"{text}: output folder {parent} does not exist; create it first")
-        probe = absolute if (kind != "file" and absolute.is_dir()) else parent
-        if not _writable(probe if kind == "folder" else parent):
-            raise SafetyError(f"{text}: cannot write in {probe if kind == 'folder' else parent} (no permission "
-                              "or a read-only file system); choose another output folder")
+        # missing output folders are made (as `mkdir -p` would): what must be writable is the
+        # nearest folder that exists, and nothing on the way may be a file
+        existing = parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise SafetyError(f"{text}: {existing} is not a folder; choose another output path")
+        probe = absolute if (kind != "file" and absolute.is_dir()) else existing
+        if not _writable(probe):
+            raise SafetyError(f"{text}: cannot write in {probe} (no permission or a read-only file system); "
+                              "choose another output folder")
         check_name_length(absolute)
-        if clean and parent not in cleaned:
+        if clean and parent.is_dir() and parent not in cleaned:
             cleaned.add(parent)
             remove_stale_temporaries(parent, progress)
 

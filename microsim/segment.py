@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from kernels.majority import fill_sweep
 
-from .phases import PhaseTable, phase_table
+from .phases import Phase, PhaseTable, phase_table
 from .volume import label_counts
 
 _STRUCTURE_RANK = {6: 1, 18: 2, 26: 3}
@@ -363,3 +363,22 @@ def phase_names_of(values, phases: PhaseTable | None) -> dict[int, str | None]:
     """
     names = {} if phases is None else {p.label: p.name for p in phases}
     return {int(v): names.get(int(v)) for v in values}
+
+
+def class_table(label_values) -> PhaseTable:
+    """The phase table ``microsim segment`` writes for classes it made without a table.
+
+    Classes go dark to bright: the darkest is taken for the pore space (it conducts
+    ions with sigma 1 S/m), every brighter one for solid (it conducts electrons with
+    sigma 1 S/m). So ``conductivity`` of the result gives the pore network's tau by
+    default and the solid's with ``--carrier electronic``; edit the table for real
+    conductivities or other roles.
+
+    >>> [(p.name, p.label, p.sigma_ionic_S_per_m, p.sigma_electronic_S_per_m) for p in class_table((0, 1))]
+    [('pore', 0, 1.0, 0.0), ('solid', 1, 0.0, 1.0)]
+    """
+    values = [int(v) for v in label_values]
+    names = ["pore"] + (["solid"] if len(values) == 2 else [f"solid_{k}" for k in range(1, len(values))])
+    return PhaseTable(tuple(Phase(n, v, sigma_ionic_S_per_m=1.0 if k == 0 else 0.0,
+                                  sigma_electronic_S_per_m=0.0 if k == 0 else 1.0)
+                            for k, (n, v) in enumerate(zip(names, values))))

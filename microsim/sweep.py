@@ -448,9 +448,10 @@ def sweep(spec: SweepSpec | str | Path | Mapping, out: str | Path, *, workers: i
     check_sweep_paths(spec, out, allow_symlink=allow_symlink, progress=progress)
     if out.exists() and not out.is_dir():
         raise SweepError(f"{out}: exists and is not a folder; choose another --out")
-    if not out.parent.is_dir():
-        raise SweepError(f"{out}: parent folder {out.parent} does not exist; create it first")
-    out.mkdir(exist_ok=True)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise SweepError(f"{out}: {out.parent} is a file, not a folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    progress = progress if progress is not None else Progress(quiet=quiet)
     n_workers = workers or spec.workers or os.cpu_count() or 1
     with _Lock(out):
         for sub in ("cases", "failed"):

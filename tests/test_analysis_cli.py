@@ -50,7 +50,7 @@ def test_analyze_sample(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["--active", "LFP"], "no phase named 'LFP'"),
-    (["--out", "missing-folder/a.json"], "does not exist"),
+    (["--psd-bins", "0"], "at least 1"),
 ])
 def test_analyze_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)

@@ -86,21 +86,54 @@ def tau_points(results, source: str = "", percolating: bool = False) -> tuple[Ta
     return tuple(out)
 
 
-def read_tau_points(path: str | Path, percolating: bool = False) -> tuple[TauPoint, ...]:
-    """The (eps, tau) points of a JSON file written by ``microsim conductivity --out``."""
-    path = Path(path)
+#: what :func:`read_tau_points` reads, for its error messages
+READABLE = ("JSON written by `microsim conductivity --out`, a run folder or its result.json (`microsim run`), "
+            "a sweep folder or its sweep.json (`microsim sweep`)")
+
+
+def _load_json(path: Path):
     from ..safety import check_input
     check_input(path, "results")
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultsFileError(f"{path}: results file not found; check the path") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(f"{path}: not a JSON file ({exc}); give files written by "
-                               "`microsim conductivity --out`") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
-        raise ResultsFileError(f"{path}: has no 'results' list; give files written by `microsim conductivity --out`")
-    return tau_points(doc["results"], str(path), percolating)
+        raise ResultsFileError(f"{path}: not a JSON file ({exc}); give {READABLE}") from None
+
+
+def read_tau_points(path: str | Path, percolating: bool = False) -> tuple[TauPoint, ...]:
+    """The finite-volume (eps, tau) points of what the other commands write.
+
+    ``path`` may be a JSON file of ``microsim conductivity --out`` (a ``results``
+    list), a run folder of ``microsim run`` or its ``result.json`` (a ``transport``
+    list), or a sweep folder of ``microsim sweep`` or its ``sweep.json`` (the
+    result.json of every finished case, each point named by its case).
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in ("result.json", "sweep.json"):
+            if (path / name).is_file():
+                return read_tau_points(path / name, percolating)
+        raise ResultsFileError(f"{path}: a folder without result.json or sweep.json; give {READABLE}")
+    doc = _load_json(path)
+    if isinstance(doc, Mapping) and isinstance(doc.get("results"), list):
+        return tau_points(doc["results"], str(path), percolating)
+    if isinstance(doc, Mapping) and isinstance(doc.get("transport"), list):
+        # a run folder is named by its folder (the table shows the last part of a source)
+        return tau_points(doc["transport"], str(path.parent if path.name == "result.json" else path), percolating)
+    if isinstance(doc, Mapping) and doc.get("schema") == "microsim-sweep":
+        points = []
+        for case in doc.get("cases", []):
+            result = path.parent / "cases" / str(case.get("id", "")) / "result.json"
+            if case.get("status") == "done" and result.is_file():
+                case_doc = _load_json(result)
+                points.extend(tau_points(case_doc.get("transport", []), str(case.get("name") or case["id"]),
+                                         percolating))
+        if not points:
+            raise ResultsFileError(f"{path}: the sweep has no finished case with finite-volume results yet")
+        return tuple(points)
+    raise ResultsFileError(f"{path}: has no 'results' list (nor the 'transport' list of a run); give {READABLE}")
 
 
 @dataclass(frozen=True)

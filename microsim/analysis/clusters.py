@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..arrays import as_volume
 from ..percolation import label_clusters
 from ..volume import Volume, axis_index, directions as parse_directions
 from .fractions import phase_set, union_name
@@ -235,16 +236,19 @@ def cluster_percolation(mask: np.ndarray, directions: str | Sequence[str] = "all
                               lab if keep_labels else None)
 
 
-def phase_percolation(volume: Volume, phases: str | Iterable[str], directions: str | Sequence[str] = "all",
-                      connectivity: int = 6, keep_labels: bool = False) -> ClusterPercolation:
+def phase_percolation(volume, phases: str | Iterable[str] | None = None, directions: str | Sequence[str] = "all",
+                      connectivity: int = 6, keep_labels: bool = False, *, voxel_size_um=None,
+                      axes: str = "zyx") -> ClusterPercolation:
     """:func:`cluster_percolation` of one phase or a union of phases of a volume.
 
     Parameters
     ----------
-    volume : Volume
-    phases : str or list of str
+    volume : Volume or numpy array
+        A boolean array (True = the phase) works too, with ``voxel_size_um`` and
+        ``axes`` as in :func:`microsim.arrays.as_volume`.
+    phases : str or list of str, optional
         A phase name, a union such as ``"NMC+CBD"`` (the electron-conducting network),
-        or a list of names.
+        or a list of names; by default every phase that conducts either carrier.
 
     Examples
     --------
@@ -255,6 +259,11 @@ def phase_percolation(volume: Volume, phases: str | Iterable[str], directions: s
     >>> r.get("z").fraction_percolating, r.get("x").fraction_isolated
     (1.0, 1.0)
     """
+    volume = as_volume(volume, voxel_size_um=voxel_size_um, axes=axes)
+    if phases is None:
+        phases = [p.name for p in volume.phases if p.sigma_ionic_S_per_m > 0 or p.sigma_electronic_S_per_m > 0]
+        if not phases:
+            raise ValueError("no phase of the volume conducts; name the phases to test, e.g. phases='NMC'")
     names = phase_set(volume, phases)
     return cluster_percolation(volume.mask(names), directions, connectivity, volume.voxel_size_um,
                                union_name(names), keep_labels)

@@ -6,6 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..arrays import as_volume
 from ..conductivity import BRUGGEMAN_ALPHA
 from ..phases import CARRIERS
 from ..progress import Progress
@@ -56,7 +57,8 @@ def analyze_volume(volume: Volume, unions: Iterable[str] = (), directions: str =
                    collector_face: str = "z=end", smoothing: str = "constrained", psd_phases=None,
                    psd_method: str = "auto", psd_bins: int = 24, rev_sizes=None, rev_samples: int = 8,
                    rev_eps_tol: float = 0.02, alpha: float = BRUGGEMAN_ALPHA, seed: int = 0,
-                   progress: Progress | None = None) -> VolumeAnalysis:
+                   progress: Progress | None = None, sigma=None, phase_table=None, voxel_size_um=None,
+                   axes: str = "zyx") -> VolumeAnalysis:
     """Volume fractions, percolation, active material, interfaces, Bruggeman estimates, REV of the
     volume fractions and particle sizes of ``volume``.
 
@@ -83,7 +85,11 @@ def analyze_volume(volume: Volume, unions: Iterable[str] = (), directions: str =
         Bruggeman exponent of the tau_Bruggeman estimates.
     progress : Progress, optional
         Prints one line per step.
+    sigma, phase_table, voxel_size_um, axes
+        For a numpy array instead of a Volume: see :func:`microsim.arrays.as_volume`
+        (``phase_table`` is its ``phases``; a boolean array needs none of them).
     """
+    volume = as_volume(volume, sigma=sigma, phases=phase_table, voxel_size_um=voxel_size_um, axes=axes)
     say = (lambda text: progress.line(text, force=True)) if progress is not None else (lambda text: None)
     # check every name and face before the long work
     for spec in (active, electrolyte, electronic):

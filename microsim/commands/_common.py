@@ -173,10 +173,16 @@ def announce_input(args, progress):
 
 
 def add_phases_arg(p) -> None:
-    """``--phases TABLE.toml``, optional where the input file stores its table."""
+    """``--phases TABLE.toml`` (optional where the input file stores its table), ``--conducting``, ``--axes``."""
     p.add_argument("--phases", default=None,
                    help="phase table (TOML) mapping labels to phases and conductivities "
-                        "(default: the table stored in an HDF5 file written by microsim)")
+                        "(default: the table stored in the file, e.g. by microsim segment)")
+    p.add_argument("--conducting", default=None, metavar="LABEL[,LABEL...]",
+                   help="no phase table needed: these label values conduct with sigma 1 S/m (either carrier), "
+                        "every other label insulates")
+    p.add_argument("--axes", default="zyx", metavar="ORDER",
+                   help="axis order the file is stored in: zyx (default; TIFF stacks, numpy) or xyz "
+                        "(Julia, MATLAB, Fortran order); recorded in the provenance")
 
 
 def read_input(args, phases):
@@ -186,8 +192,43 @@ def read_input(args, phases):
     --crop/--stride/--downsample select what is read (labels are downsampled by
     majority vote).
     """
+    from ..arrays import parse_axes
     from ..io import read_volume
     from ..progress import Progress
+    conducting = getattr(args, "conducting", None)
+    axes = getattr(args, "axes", "zyx") or "zyx"
+    parse_axes(axes)  # a bad order fails before the file is touched
     progress = announce_input(args, Progress(quiet=getattr(args, "quiet", False)))
-    return read_volume(args.volume, phases, getattr(args, "voxel_size", None), progress=progress,
-                       **stack_options(args))
+    if conducting is None and axes == "zyx":
+        return read_volume(args.volume, phases, getattr(args, "voxel_size", None), progress=progress,
+                           **stack_options(args))
+    return read_conducting(args, phases, conducting, axes, progress)
+
+
+def read_conducting(args, phases, conducting, axes, progress):
+    """The volume of ``--conducting LABELS`` (a table made from the labels) and/or ``--axes ORDER``.
+
+    The voxel size (``--voxel-size`` or the file's) is taken in the stored axis order.
+    """
+    from ..arrays import as_volume, conducting_labels, parse_axes
+    from ..io import load_stack, read_volume
+    from ..volume import Volume, as_label_array
+    if conducting is not None and phases is not None:
+        raise ValueError("--conducting makes its own phase table; give it or --phases, not both")
+    opts = stack_options(args)
+    if parse_axes(axes) != (0, 1, 2) and any(opts[k] is not None for k in ("crop", "stride", "downsample")):
+        raise ValueError(f"--axes {axes}: --crop/--stride/--downsample are in the stored axis order of the "
+                         "file; leave them out or crop the file first")
+    explicit = getattr(args, "voxel_size", None)
+    if conducting is None:
+        volume = read_volume(args.volume, phases, explicit, progress=progress, **opts)
+        new = as_volume(volume.labels, phases=volume.phases, voxel_size_um=volume.voxel_size_um, axes=axes)
+        return Volume(new.labels, new.phases, new.voxel_size_um, volume.provenance + new.provenance)
+    labels = conducting_labels(conducting)
+    loaded = load_stack(args.volume, reduce="majority", progress=progress, voxel_size_um=explicit, **opts)
+    if loaded.array.dtype.kind == "f":
+        raise ValueError(f"{args.volume}: holds grayscale {loaded.array.dtype} data, not labels; "
+                         "segment it first (microsim segment)")
+    new = as_volume(as_label_array(loaded.array), conducting=labels, voxel_size_um=loaded.voxel_size_um, axes=axes)
+    note = f"--conducting {','.join(map(str, labels))}: sigma 1 S/m, other labels insulating"
+    return Volume(new.labels, new.phases, new.voxel_size_um, loaded.provenance + new.provenance + (note,))

@@ -86,8 +86,8 @@ def register(sub) -> None:
 
 def _check_outputs(args) -> None:
     # fail before the work, not after it
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ValueError(f"--out {args.out}: folder {Path(args.out).parent} does not exist; create it first")
+    if args.out and Path(args.out).resolve().parent.is_file():
+        raise ValueError(f"--out {args.out}: {Path(args.out).parent} is a file, not a folder")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots} is a file; give a folder for the PNG files")
     if args.rev_samples < 1:

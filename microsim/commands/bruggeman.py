@@ -45,8 +45,8 @@ def run(args) -> int:
     from ._guard import guard
     guard(args, inputs=args.results, outputs=[args.out, args.plot])
     for target in (args.out, args.plot):
-        if target and not Path(target).resolve().parent.is_dir():
-            raise ValueError(f"{target}: folder {Path(target).parent} does not exist; create it first")
+        if target and Path(target).resolve().parent.is_file():
+            raise ValueError(f"{target}: {Path(target).parent} is a file, not a folder")
     points = []
     for path in args.results:
         points.extend(read_tau_points(path, percolating=args.percolating))

@@ -10,6 +10,7 @@ from ..conductivity import DEFAULT_SOLVER, DEFAULT_TOL, SOLVERS, available_memor
 from ..solve.accuracy import DEFAULT_MAX_ITER, check_tolerances
 from ..jsonio import write_json
 from ..progress import Progress
+from ..volume import directions
 from ._common import (add_input_args, add_phases_arg, add_quiet, add_threads, apply_threads, count_arg, read_input,
                       results_table, voxel_size_arg)
 
@@ -40,6 +41,10 @@ def register(sub) -> None:
     p.add_argument("--direction", default="all", help="x, y, z, all, or a comma list (default all)")
     p.add_argument("--carrier", default="ionic", choices=("ionic", "electronic", "both"))
     p.add_argument("--periodic-sides", action="store_true", help="periodic instead of no-flux side faces")
+    p.add_argument("--cell-problem", action="store_true",
+                   help="fully periodic volume with a unit potential drop per period (the homogenisation cell "
+                        "problem, which `microsim randomwalk` solves by default) instead of fixed potentials on "
+                        "two faces")
     p.add_argument("--solver", default=DEFAULT_SOLVER, choices=SOLVERS,
                    help="mg: multigrid-preconditioned conjugate gradients (default, fast); "
                         "jacobi: Jacobi-preconditioned, the reference")
@@ -113,6 +118,8 @@ def run(args) -> int:
     from ._guard import guard
     guard(args, inputs=[args.volume, args.phases], outputs=[args.out, args.fields])
     if args.distributed or launched_ranks() > 1:
+        if args.cell_problem:
+            raise ValueError("--cell-problem is not available with --distributed; solve it on one machine")
         from ..mpi.command import run_distributed
         return run_distributed(args)
     if args.fields:
@@ -122,13 +129,16 @@ def run(args) -> int:
     volume = read_input(args, args.phases)
     progress = Progress(quiet=args.quiet)
     progress.line(f"{args.volume}: {volume.shape} voxels, voxel size {volume.voxel_size_um} um", force=True)
+    progress.planned_solves = len(directions(args.direction)) * (2 if args.carrier == "both" else 1)
     limit = available_memory_bytes() if args.max_memory is None else args.max_memory
-    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides, tol=args.tol,
+    result = conductivity(volume, args.direction, args.carrier, periodic_sides=args.periodic_sides,
+                          cell_problem=args.cell_problem, tol=args.tol,
                           rtol=args.rtol, current_tol=args.current_tol, max_iter=args.max_iter,
                           progress=progress.solver, solver=args.solver, max_memory_bytes=limit or None)
     print(results_table(result))
     if args.out:
-        write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(), **result.to_dict()})
+        write_json(args.out, {"volume": str(args.volume), "phases": volume.phases.to_dict(),
+                              "provenance": list(volume.provenance), **result.to_dict()})
     if not result.converged:
         bad = [r for r in result if not r.converged]
         for r in bad:

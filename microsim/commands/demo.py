@@ -8,7 +8,8 @@ from ..io import read_volume
 from ..progress import Progress
 from ._common import add_quiet, add_threads, apply_threads, results_table
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+# the repository's samples/ folder, shipped inside the package (microsim/data/samples) for pip installs
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def register(sub) -> None:

@@ -90,6 +90,13 @@ def _table(result, fv=None) -> str:
     lines.append(f"  eps {result.eps:.4f}, walked {result.eps_walked:.4f}, D0 {result.D0_um2_per_tu:.4g} um2/tu, "
                  f"{result.walkers} walkers x {result.steps} steps, {result.walker_steps_per_s:.3g} walker-steps/s")
     lines.append(f"  {result.message}")
+    same = ("microsim conductivity --cell-problem (fully periodic cell)" if result.boundary == "periodic" else
+            "microsim conductivity (fixed potentials on two faces, no-flux sides)")
+    if fv is not None:
+        lines.append(f"  tau FV solves the same problem as the walk ({result.boundary} boundary): {same}")
+    else:
+        lines.append(f"  the walk's problem ({result.boundary} boundary) is that of {same}; "
+                     "--compare-fv solves it by finite volumes too")
     return "\n".join(lines)
 
 

@@ -1,11 +1,15 @@
 """``microsim segment``: grayscale stack -> labelled volume (multi-Otsu or thresholds)."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from ..atomic import write_text_atomic
 from ..io import load_stack, write_array
 from ..jsonio import write_json
 from ..phases import phase_table
 from ..progress import Progress
-from ..segment import segment
+from ..segment import class_table, segment
 from ._common import add_input_args, add_quiet, announce_input, fmt, stack_options, voxel_size_arg
 from .info import text_histogram
 
@@ -39,9 +43,12 @@ def register(sub) -> None:
                                    "and write the labels. Classes go from dark to bright; a voxel is in class k+1 "
                                    "when its value is above threshold t_k.")
     p.add_argument("volume", metavar="STACK", help="grayscale TIFF, folder or glob of slices, HDF5, .npy or raw file")
-    p.add_argument("--phases", type=_phases_arg, default=None, metavar="N|TABLE",
-                   help="number of phases, or a phase table (TOML) whose phases, listed dark to bright, give the "
-                        "label values and names")
+    p.add_argument("--classes", type=int, default=None, metavar="N",
+                   help="number of classes for multi-Otsu (dark to bright); the output gets a phase table for "
+                        "them: the darkest class is pore (ionic sigma 1), the others solid (electronic sigma 1)")
+    p.add_argument("--phases", type=_phases_arg, default=None, metavar="TABLE",
+                   help="a phase table (TOML) whose phases, listed dark to bright, give the classes' label values, "
+                        "names and conductivities (a number here still means --classes, the old spelling)")
     p.add_argument("--out", required=True, help="output labels (.tif, .h5, .npy, .raw or a folder)")
     p.add_argument("--thresholds", default=None, metavar="T1,T2,..",
                    help="explicit grey-level thresholds instead of multi-Otsu")
@@ -89,15 +96,19 @@ def run(args) -> int:
     check_output_space(args.out, _count(shape), "the labels")
     progress = Progress(quiet=args.quiet)
     table = None
-    n_phases = None
+    n_phases = args.classes
     if isinstance(args.phases, int):
+        if n_phases is not None and n_phases != args.phases:
+            raise ValueError(f"--classes {n_phases} and --phases {args.phases} disagree; give --classes only")
         n_phases = args.phases
+        print(f"microsim segment: note: --phases {args.phases} is the old spelling of --classes {args.phases}; "
+              "--phases now names a phase table", file=sys.stderr)
     elif args.phases is not None:
         table = phase_table(args.phases)
     thresholds = _numbers(args.thresholds) if args.thresholds else None
     label_values = _numbers(args.labels, int, "--labels") if args.labels else None
     if n_phases is None and table is None and thresholds is None:
-        raise ValueError("give --phases N (or a phase table) or --thresholds")
+        raise ValueError("give --classes N (or --phases TABLE.toml) or --thresholds")
     loaded = load_stack(args.volume, reduce="mean", voxel_size_um=args.voxel_size,
                         progress=announce_input(args, progress), **stack_options(args))
     image = loaded.array
@@ -112,7 +123,10 @@ def run(args) -> int:
     result = segment(image, n_phases, thresholds=thresholds, denoise_method=args.denoise,
                      denoise_size=args.denoise_size, min_island_voxels=args.min_island,
                      connectivity=args.connectivity, label_values=label_values, phases=table)
-    names = result.phase_names or tuple(f"class {k}" for k in range(result.n_phases))
+    made_table = table is None
+    if made_table:
+        table = class_table(result.label_values)
+    names = result.phase_names or table.names
     print(f"method       {result.method}" + (f" after {result.denoise} denoising" if result.denoise else ""))
     print("thresholds   " + ", ".join(fmt(t, ".6g") for t in result.thresholds) + " (class k+1: value > t_k)")
     print("histogram of the thresholded image")
@@ -129,7 +143,14 @@ def run(args) -> int:
             + f", labels {list(result.label_values)}")
     write_array(args.out, result.labels, loaded.voxel_size_um, table, loaded.provenance + (step,),
                 compression=args.compression)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} (with its phase table)")
+    if made_table:
+        print("  phase table: " + ", ".join(f"{p.name} = label {p.label}" for p in table)
+              + "; pore conducts ions, solid electrons (sigma 1 S/m)")
+        if Path(args.out).suffix.lower() in (".tif", ".tiff") or Path(args.out).is_dir():
+            side = phase_table_path(args.out)
+            write_text_atomic(side, table.to_toml())
+            print(f"  wrote {side}: edit it for other conductivities and pass --phases {side}")
     if args.report:
         write_json(args.report, {"input": str(args.volume), "output": str(args.out), "shape": list(image.shape),
                                  "voxel_size_um": loaded.voxel_size_um, **result.to_dict()})
@@ -141,3 +162,11 @@ def _count(shape) -> int:
     for s in shape:
         n *= s
     return n
+
+
+def phase_table_path(out) -> Path:
+    """Where the editable phase table of a labelled TIFF goes: ``NAME.phases.toml`` beside it."""
+    out = Path(out)
+    if out.is_dir():
+        return out.parent / f"{out.name}.phases.toml"
+    return out.with_name(out.stem + ".phases.toml")

@@ -51,10 +51,11 @@ def main(args) -> int:
         if "skipped" in f:
             print(f"Bruggeman fit {f['method']} {f['carrier']}: none ({f['skipped']})")
             continue
-        lo, hi = f["alpha_ci"]
+        # the fits come back from sweep.json, where a non-finite number is a string ("nan", "inf")
+        lo, hi = (float(v) for v in f["alpha_ci"])
         interval = f"alpha {_g(lo)}..{_g(hi)}" if f.get("dof", 1) > 0 else \
             "no confidence interval: as many parameters as cases, add cases"
-        print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {_g(f['prefactor'])} eps^-{_g(f['alpha'])} "
-              f"({interval}, {f['n_points']} points)")
+        print(f"Bruggeman fit {f['method']} {f['carrier']}: tau = {_g(float(f['prefactor']))} "
+              f"eps^-{_g(float(f['alpha']))} ({interval}, {f['n_points']} points)")
     print(f"wrote {out / 'results.csv'} and {out / 'report.html'}")
     return 1 if result.failed else 0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .recipe import Recipe, RecipeError, load_recipe
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "samples" / "recipes"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "recipes"
 
 
 def preset_names() -> tuple[str, ...]:

@@ -142,8 +142,7 @@ def write_slices(folder, array: np.ndarray, voxel_size_um=None, phases=None, pro
     if compression:
         kw["compression"] = compression
     parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.exists():
-        raise FileNotFoundError(f"{folder}: output folder {parent} does not exist; create it first")
+    parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder, suffix="") as tmp:
         os.unlink(tmp)
         os.mkdir(tmp)

@@ -18,8 +18,8 @@ PROG = "microsim conductivity"
 
 def _check_output_folder(path) -> None:
     folder = Path(path).parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: output folder {folder} does not exist; create it first")
+    if folder.exists() and not folder.is_dir():
+        raise FileNotFoundError(f"{path}: {folder} is a file, not a folder; choose another output")
 
 
 def run_distributed(args) -> int:

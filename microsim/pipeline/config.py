@@ -65,6 +65,8 @@ KEYS: dict[str, dict[str, str]] = {
                "dataset": "HDF5 dataset path", "voxel_size_um": "voxel size (d or [dz, dy, dx]) in um",
                "slice_thickness_um": "replaces dz (FIB-SEM slice thickness) in um",
                "raw": "layout of a raw file: shape, dtype, byte_order, offset_bytes",
+               "conducting": "label values that conduct with sigma 1 S/m (either carrier), the rest insulating: "
+                             "a phase table without writing one, e.g. conducting = [1]",
                "segment": "segmentation of a grayscale stack: n_phases, thresholds, denoise, denoise_size, "
                           "nlm_h, min_island_voxels, connectivity"},
     "phases": {},
@@ -127,6 +129,7 @@ class StackSource:
     slice_thickness_um: float | None = None
     raw: Mapping | None = None
     segment: Mapping | None = None
+    conducting: tuple[int, ...] | None = None
 
     kind = "stack"
 
@@ -338,7 +341,7 @@ def _parse_source(doc: Mapping, base: Path):
         if not isinstance(recipe, (str, Mapping)):
             raise ConfigError("[source] recipe must be the path of a recipe TOML or an inline [source.recipe] table")
         for key in ("crop", "stride", "downsample", "dataset", "raw", "segment", "slice_thickness_um",
-                    "voxel_size_um"):
+                    "voxel_size_um", "conducting"):
             if key in src:
                 raise ConfigError(f"[source] {key} applies to stacks only; remove it for a recipe source "
                                   "(the recipe's [domain] sets shape and voxel size)")
@@ -362,9 +365,17 @@ def _parse_source(doc: Mapping, base: Path):
     if dataset is not None and not isinstance(dataset, str):
         raise ConfigError(f"[source] dataset = {dataset!r} must be an HDF5 dataset path such as '/labels'")
     thick = _float("source", src, "slice_thickness_um", None, allow_none=True)
+    conducting = src.get("conducting")
+    if conducting is not None:
+        items = [conducting] if isinstance(conducting, int) and not isinstance(conducting, bool) else conducting
+        if (not isinstance(items, list) or not items
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in items)):
+            raise ConfigError(f"[source] conducting = {conducting!r} must be a list of label values 0..255, "
+                              "e.g. conducting = [1]")
+        conducting = tuple(items)
     return StackSource(path=path, crop=src.get("crop"), stride=src.get("stride"), downsample=src.get("downsample"),
                        dataset=dataset, voxel_size_um=vs, slice_thickness_um=thick,
-                       raw=copy.deepcopy(raw), segment=copy.deepcopy(segment))
+                       raw=copy.deepcopy(raw), segment=copy.deepcopy(segment), conducting=conducting)
 
 
 def _parse_phases(doc: Mapping, base: Path) -> PhaseTable | None:
@@ -412,9 +423,8 @@ def _parse(doc: Mapping, base: Path, origin: Path | None) -> RunConfig:
 
     source = _parse_source(doc, base)
     phases = _parse_phases(doc, base)
-    if phases is None and isinstance(source, StackSource) and source.segment is not None:
-        raise ConfigError("a segmented stack needs a phase table: its phases name the classes dark to bright; "
-                          "add phases = \"TABLE.toml\" or [phases.NAME] tables")
+    if phases is not None and isinstance(source, StackSource) and source.conducting is not None:
+        raise ConfigError("[source] conducting makes its own phase table; give it or phases, not both")
 
     tr = doc.get("transport", {})
     _check_keys("transport", tr, KEYS["transport"])

@@ -169,8 +169,9 @@ def run(config: RunConfig | str | Path | Mapping, out: str | Path, *, overwrite:
         config = load_config(config)
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{out}: parent folder {parent} does not exist; create it first")
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{out}: {parent} is a file, not a folder; choose another --out")
+    parent.mkdir(parents=True, exist_ok=True)
     progress = progress if progress is not None else Progress(quiet=quiet)
     # Every check before any work: the inputs stay untouched, one writer per folder.
     check_run_paths(config, out, overwrite=overwrite, progress=progress, allow_symlink=allow_symlink)

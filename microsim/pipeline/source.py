@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..io import RawLayout, load_stack
 from ..volume import Volume, as_label_array
 from .config import ConfigError, RecipeSource, RunConfig, StackSource
@@ -53,9 +55,20 @@ def _from_stack(config: RunConfig, src: StackSource, progress) -> tuple[Volume, 
         except ValueError as exc:
             raise ConfigError(f"{src.path.name}: {exc}; for grayscale data add a [source.segment] table") from None
     phases = config.phases if config.phases is not None else loaded.info.phases
+    if src.conducting is not None:
+        from ..arrays import conducting_table
+        from ..volume import label_counts
+        phases = conducting_table(np.flatnonzero(label_counts(labels)), src.conducting)
+        provenance = provenance + (f"[source] conducting = {list(src.conducting)}: sigma 1 S/m, other labels "
+                                   "insulating",)
+    elif phases is None and src.segment is not None:
+        from ..segment import class_table
+        phases = class_table(result.label_values)
+        provenance = provenance + ("phase table of the segmented classes: darkest = pore (ionic sigma 1), "
+                                   "others solid (electronic sigma 1)",)
     if phases is None:
         raise ConfigError(f"{src.path.name} stores no phase table; add phases = \"TABLE.toml\" or [phases.NAME] "
-                          "tables to the configuration")
+                          "tables to the configuration, or [source] conducting = [LABEL, ...]")
     vs = loaded.voxel_size_um
     if vs is None:
         vs = (1.0, 1.0, 1.0)
