@@ -116,29 +116,6 @@ def diagonal(lab, g, out):
 
 
 @njit(parallel=True, cache=True)
-def jacobi_precondition(lab, g, r, z, partial):
-    """``z = r / diag(A)`` (0 where the diagonal is 0); ``partial[k]`` = plane sum of r z.
-
-    The diagonal is recomputed from the labels rather than stored, which saves
-    four bytes per voxel for a few cached table reads.
-    """
-    nz, ny, nx = lab.shape
-    for k in prange(1, nz - 1):
-        acc = 0.0
-        for j in range(1, ny - 1):
-            for i in range(1, nx - 1):
-                d = _diag(lab, g, k, j, i)
-                if d > 0.0:
-                    rv = np.float64(r[k, j, i])
-                    zv = rv / d
-                    z[k, j, i] = zv
-                    acc += rv * zv
-                else:
-                    z[k, j, i] = 0.0
-        partial[k] = acc
-
-
-@njit(parallel=True, cache=True)
 def jacobi_residual(lab, g, x, z, part_rz, part_rr):
     """``z = (b - A x) / diag(A)`` from the potential ``x`` (ghosts holding the boundary values).
 

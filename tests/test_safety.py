@@ -428,18 +428,20 @@ def test_a_name_of_250_characters_can_be_written(work, capsys):
 
 
 @pytest.mark.parametrize("argv", [
-    ["generate", "r.toml", "--out", "g.tif", "--preview", "missing/p.png"],
-    ["generate", "r.toml", "--out", "g.tif", "--report", "missing/r.json"],
-    ["generate", "r.toml", "--out", "g.tif", "--particles", "missing/p.csv"],
-    ["generate", "r.toml", "--out", "g.tif", "--phases-out", "missing/p.toml"],
-    ["segment", "a.tif", "--phases", "3", "--out", "s.tif", "--report", "missing/r.json"],
-    ["conductivity", "a.tif", "--phases", "p.toml", "--out", "missing/r.json"],
-    ["info", "a.tif", "--json", "missing/r.json"],
-    ["randomwalk", "a.tif", "--phases", "p.toml", "--plot", "missing/m.png"],
+    ["generate", "r.toml", "--out", "g.tif", "--preview", "afile/p.png"],
+    ["generate", "r.toml", "--out", "g.tif", "--report", "afile/r.json"],
+    ["generate", "r.toml", "--out", "g.tif", "--particles", "afile/p.csv"],
+    ["generate", "r.toml", "--out", "g.tif", "--phases-out", "afile/p.toml"],
+    ["segment", "a.tif", "--classes", "3", "--out", "s.tif", "--report", "afile/r.json"],
+    ["conductivity", "a.tif", "--phases", "p.toml", "--out", "afile/r.json"],
+    ["info", "a.tif", "--json", "afile/r.json"],
+    ["randomwalk", "a.tif", "--phases", "p.toml", "--plot", "afile/m.png"],
 ])
 def test_secondary_outputs_are_checked_before_the_main_one_is_written(work, capsys, argv):
+    # A missing output folder is made (as mkdir -p would); one whose path runs through a file cannot be.
     shutil.copy(SAMPLES / "recipes" / "nmc12p5_se3um.toml", work / "r.toml")
-    refused(capsys, work, argv, "missing", "does not exist")
+    (work / "afile").write_text("a file, not a folder")
+    refused(capsys, work, argv, "afile", "is not a folder")
 
 
 def test_two_outputs_with_one_name_are_refused(work, capsys):
@@ -501,7 +503,7 @@ def test_nan_in_a_grayscale_stack_names_the_file_and_the_count(work, capsys):
     g = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
     g[0, 0, :3] = np.nan
     np.save(work / "g.npy", g)
-    refused(capsys, work, ["segment", "g.npy", "--phases", "2", "--out", "s.tif"], "g.npy", "3 of 512 voxels are NaN")
+    refused(capsys, work, ["segment", "g.npy", "--classes", "2", "--out", "s.tif"], "g.npy", "3 of 512 voxels are NaN")
 
 
 def test_a_zero_size_axis_names_the_file_and_its_shape(work, capsys):

@@ -32,7 +32,9 @@ def guard(args, inputs=(), outputs=(), folders=(), volumes=()) -> None:
     reports them); ``outputs`` are files, ``folders`` are output folders, ``volumes``
     are volume outputs (files with sidecars, or folders of slices).
     """
+    from ..arrays import parse_axes
     from ..io.writers import output_format
+    parse_axes(getattr(args, "axes", None) or "zyx")  # options first: a bad order fails before any file is looked at
     ins = []
     for i in inputs:
         if i:
