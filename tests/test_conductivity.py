@@ -314,3 +314,101 @@ def test_wiener_bounds_and_mirror_symmetry(seed, s1, s2, direction):
     flipped = np.flip(labels, axis="zyx".index(direction))
     r2 = solve(flipped, phases, direction, rtol=1e-9, current_tol=1e-7)
     assert abs(r2.sigma_eff_S_per_m / r.sigma_eff_S_per_m - 1) < 1e-7
+
+
+# -- every reported number on volumes where the quantities that could be confused differ ----------
+
+THREE = {"ins": {"label": 0}, "A": {"label": 1, "sigma_ionic_S_per_m": 2.0},
+         "B": {"label": 2, "sigma_ionic_S_per_m": 0.5}}
+VOXEL_123 = (0.5, 1.5, 2.0)
+
+
+def _channel_dead_end_isolated():
+    """(6, 7, 10) voxels: a 2x2 channel of A along x through the last z and y rows (the only part that
+    percolates along x), a dead end of B from the x = 0 face and an isolated block of A."""
+    labels = np.zeros((6, 7, 10), np.uint8)
+    labels[4:6, 5:7, :] = 1        # channel: 40 voxels
+    labels[0:2, 0:2, 0:5] = 2      # dead end of B: 20 voxels
+    labels[0:2, 4, 7:9] = 1        # isolated A: 4 voxels
+    return labels
+
+
+def test_every_reported_field_along_a_channel_with_dead_end_and_isolated_parts():
+    labels = _channel_dead_end_isolated()
+    res = conductivity(Volume(labels, THREE, VOXEL_123), "x", **TIGHT)
+    r = res.get("ionic", "x")
+    # hand counts: 64 conducting voxels of 420, 40 of them percolating; sigma_ref over the conducting ones
+    eps, eps_perc = 64 / 420, 40 / 420
+    sigma_ref = (44 * 2.0 + 20 * 0.5) / 64
+    # a straight channel: the conductivity of A times the channel's share of the cross-section
+    sigma_eff = 2.0 * 4 / 42
+    assert r.converged and r.percolates and r.message == "converged"
+    assert r.conducting_phases == ("A", "B")
+    assert r.eps == pytest.approx(eps, rel=1e-12)
+    assert r.eps_percolating == pytest.approx(eps_perc, rel=1e-12)
+    assert r.sigma_ref_S_per_m == pytest.approx(sigma_ref, rel=1e-12)
+    assert r.sigma_eff_S_per_m == pytest.approx(sigma_eff, rel=1e-6)
+    assert r.sigma_eff_S_per_cm == pytest.approx(sigma_eff / 100, rel=1e-6)
+    assert r.normalised_sigma == pytest.approx(sigma_eff / sigma_ref, rel=1e-6)
+    assert r.tau == pytest.approx(eps * sigma_ref / sigma_eff, rel=1e-6)          # 1.225
+    assert r.tau == pytest.approx(1.225, rel=1e-6)
+    assert r.tau_percolating == pytest.approx(1.0, rel=1e-6)                       # PoreSpy: the channel alone
+    assert r.macmullin == pytest.approx(sigma_ref / sigma_eff, rel=1e-6)          # 8.0390625
+    assert r.macmullin == pytest.approx(r.tau / r.eps, rel=1e-9)
+    assert r.tau_bruggeman == pytest.approx(1 / math.sqrt(eps), rel=1e-12)
+    # 1 V over 10 x 2 um; cross-section 6 x 0.5 um by 7 x 1.5 um
+    current = sigma_eff * (3.0e-6 * 10.5e-6) / 20e-6
+    assert r.current_in_A == pytest.approx(current, rel=1e-6)
+    assert r.current_out_A == pytest.approx(current, rel=1e-6)
+    d = res.to_dict()
+    assert d["shape"] == [6, 7, 10] and d["voxel_size_um"] == list(VOXEL_123)
+    row = d["results"][0]
+    for key in ("eps", "eps_percolating", "sigma_ref_S_per_m", "sigma_eff_S_per_m", "sigma_eff_S_per_cm",
+                "normalised_sigma", "tau", "tau_percolating", "macmullin", "tau_bruggeman", "current_in_A",
+                "current_out_A"):
+        assert row[key] == getattr(r, key)
+    assert row["conducting_phases"] == ["A", "B"] and row["percolates"] is True and row["converged"] is True
+    assert row["solver"]["converged"] is True and row["solver"]["iterations"] == r.solver.iterations
+
+
+def test_fields_of_a_direction_that_does_not_percolate():
+    r = conductivity(Volume(_channel_dead_end_isolated(), THREE, VOXEL_123), "y", **TIGHT).results[0]
+    assert not r.percolates and r.solver is None
+    assert r.eps == pytest.approx(64 / 420, rel=1e-12) and r.eps_percolating == 0.0
+    assert r.sigma_ref_S_per_m == pytest.approx(98 / 64, rel=1e-12)
+    assert r.sigma_eff_S_per_m == 0.0 and r.current_in_A == 0.0 and r.current_out_A == 0.0
+    assert r.tau == r.tau_percolating == r.macmullin == math.inf
+    assert r.tau_bruggeman == pytest.approx((64 / 420) ** -0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_potential_and_current_density_of_a_straight_channel(direction):
+    # exact fields: the potential falls linearly from 1 to 0 along the channel (cell centres half a voxel
+    # from the fixed-potential faces), j = sigma * 1 V / L along the channel and 0 across it; NaN potential
+    # outside the percolating network, dead ends and isolated parts included
+    axis = "zyx".index(direction)
+    shape = [7, 8, 9]
+    shape[axis] = 10
+    labels = np.zeros(shape, np.uint8)
+    sl = [slice(-2, None)] * 3           # the channel runs through the last rows of both other axes
+    sl[axis] = slice(None)
+    labels[tuple(sl)] = 1
+    dead = [slice(0, 2)] * 3
+    dead[axis] = slice(0, 4)
+    labels[tuple(dead)] = 2              # dead end from the inlet face
+    voxel = (0.5, 1.5, 2.0)
+    r = conductivity(Volume(labels, THREE, voxel), direction, return_fields=True, **TIGHT).results[0]
+    n = shape[axis]
+    length_m = n * voxel[axis] * 1e-6
+    channel = np.zeros(shape, bool)
+    channel[tuple(sl)] = True
+    assert np.all(np.isnan(r.potential[~channel]))
+    pos = np.arange(n)
+    expected = np.broadcast_to(np.expand_dims(1 - (pos + 0.5) / n, [a for a in range(3) if a != axis]), shape)
+    np.testing.assert_allclose(r.potential[channel], expected[channel], atol=1e-6)
+    j = r.current_density_A_per_m2
+    np.testing.assert_allclose(j[axis][channel], 2.0 / length_m, rtol=1e-5)
+    for a in range(3):
+        if a != axis:
+            assert np.abs(j[a]).max() <= 1e-6 * 2.0 / length_m
+    assert np.all(j[:, ~channel] == 0)
