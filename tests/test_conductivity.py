@@ -123,9 +123,20 @@ def test_hashin_shtrikman_upper_bound(eps):
     res = conductivity(Volume(labels, TWO), "all", rtol=1e-6)
     eps_actual = labels.mean()
     bound = 2 * eps_actual / (3 - eps_actual)
+    sigma = np.zeros(256)
+    sigma[1] = 2.5
+    if eps > 0.4:
+        jacobi = conductivity(Volume(labels, TWO), "all", rtol=1e-7, solver="jacobi")
     for r in res:
         assert r.converged
         assert 0 < r.sigma_eff_S_per_m / 2.5 <= bound
+        # and the value itself: at the lowest eps (few percolating voxels, a quick sparse LU) from an
+        # independent assembly solved by scipy, otherwise from the Jacobi-preconditioned reference solver
+        if eps < 0.4:
+            ref = direct_solve(labels, sigma, (1.0, 1.0, 1.0), "zyx".index(r.direction), False)
+        else:
+            ref = jacobi.get("ionic", r.direction).sigma_eff_S_per_m
+        assert r.sigma_eff_S_per_m == pytest.approx(ref, rel=5e-5)
 
 
 def direct_solve(labels, sigma, voxel, axis, periodic_sides):
@@ -219,6 +230,12 @@ def test_isolated_and_dead_end_clusters_do_not_change_sigma():
     assert abs(r.sigma_eff_S_per_m / clean.sigma_eff_S_per_m - 1) < 1e-7
     assert r.eps > clean.eps
     assert r.tau > clean.tau  # tau uses the whole phase's eps
+    # exactly: the 4x4 channel carries 16/144 of the cross-section; the branch, attached at one voxel,
+    # carries nothing; eps counts channel 256 + inclusion 16 + dead end 36 + branch 3 of 2304 voxels
+    assert clean.sigma_eff_S_per_m == pytest.approx(2.5 * 16 / 144, rel=1e-7)
+    assert r.eps == pytest.approx(311 / 2304, rel=1e-12)
+    assert r.tau == pytest.approx(311 / 2304 * 144 / 16, rel=1e-7)
+    assert clean.tau == pytest.approx(1.0, rel=1e-7)
     # PoreSpy's tau counts the percolating part (channel + branch) only
     assert abs(r.eps_percolating - (base.sum() + 3) / base.size) < 1e-12
     assert abs(r.tau_percolating - r.eps_percolating * 2.5 / r.sigma_eff_S_per_m) < 1e-9
