@@ -255,6 +255,10 @@ def test_layers_give_exact_tau_and_a_warning_for_the_blocked_direction(tmp_path)
     profile = json.loads((tmp_path / "out" / "result.json").read_text())["profiles"]
     assert profile["phase_fractions"]["SE"] == [1.0, 0.0] * 4
     assert profile["positions_um"] == pytest.approx([0.25 + 0.5 * k for k in range(8)])
+    # the current density along x in each z slice: sigma * 1 V / (10 x 0.25 um) in the conducting slabs
+    j = 0.2 / 2.5e-6
+    assert profile["mean_current_density_A_per_m2"]["ionic x"] == pytest.approx([j, 0.0] * 4, rel=1e-6, abs=1e-6)
+    assert "ionic z" not in profile["mean_current_density_A_per_m2"]   # nothing flows along z
 
 
 def test_grayscale_stack_is_segmented(tmp_path):
