@@ -429,3 +429,33 @@ def test_potential_and_current_density_of_a_straight_channel(direction):
         if a != axis:
             assert np.abs(j[a]).max() <= 1e-6 * 2.0 / length_m
     assert np.all(j[:, ~channel] == 0)
+
+
+def test_command_line_result_json_has_every_number(tmp_path):
+    # `microsim conductivity --out`: every number of result.json for a channel with a dead end, by hand
+    import json
+
+    from microsim.cli import main
+
+    labels = _channel_dead_end_isolated()
+    np.save(tmp_path / "v.npy", labels)
+    (tmp_path / "p.toml").write_text('[phases.ins]\nlabel = 0\n\n[phases.A]\nlabel = 1\nsigma_ionic_S_per_m = 2.0\n'
+                                     '\n[phases.B]\nlabel = 2\nsigma_ionic_S_per_m = 0.5\n')
+    out = tmp_path / "r.json"
+    assert main(["conductivity", str(tmp_path / "v.npy"), "--phases", str(tmp_path / "p.toml"), "--voxel-size",
+                 "0.5,1.5,2.0", "--direction", "x,y", "--rtol", "1e-8", "--out", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["shape"] == [6, 7, 10] and doc["voxel_size_um"] == [0.5, 1.5, 2.0]
+    x, y = doc["results"]
+    sigma_eff = 2.0 * 4 / 42
+    want = {"eps": 64 / 420, "eps_percolating": 40 / 420, "sigma_ref_S_per_m": 98 / 64, "sigma_eff_S_per_m": sigma_eff,
+            "sigma_eff_S_per_cm": sigma_eff / 100, "normalised_sigma": sigma_eff / (98 / 64), "tau": 1.225,
+            "tau_percolating": 1.0, "macmullin": (98 / 64) / sigma_eff, "tau_bruggeman": (64 / 420) ** -0.5,
+            "current_in_A": sigma_eff * 31.5e-12 / 20e-6, "current_out_A": sigma_eff * 31.5e-12 / 20e-6}
+    for key, value in want.items():
+        assert x[key] == pytest.approx(value, rel=1e-6), key
+    assert (x["carrier"], x["direction"], x["percolates"], x["converged"]) == ("ionic", "x", True, True)
+    assert x["conducting_phases"] == ["A", "B"] and x["cell_problem"] is False and x["periodic_sides"] is False
+    # strict JSON has no infinity: a direction that does not percolate writes "inf"
+    assert (y["tau"], y["tau_percolating"], y["macmullin"]) == ("inf", "inf", "inf")
+    assert y["sigma_eff_S_per_m"] == 0.0 and y["eps_percolating"] == 0.0 and y["percolates"] is False
