@@ -321,14 +321,16 @@ def test_error_bars_match_the_scatter_of_independent_runs():
     for i in range(3):
         d = np.array([r.axes[i].D_eff_um2_per_tu for r in runs])
         se = np.array([r.axes[i].D_eff_se for r in runs])
+        # ten runs: the sample std scatters by about 25 %; an error bar off by sqrt(groups) = 5.7 fails
         ratio = d.std(ddof=1) / se.mean()
-        assert 0.5 < ratio < 2.0, ratio
+        assert 0.4 < ratio < 2.5, ratio
         t = np.array([r.axes[i].tau_rw for r in runs])
-        assert 0.5 < t.std(ddof=1) / np.mean([r.axes[i].tau_rw_se for r in runs]) < 2.0
+        assert 0.4 < t.std(ddof=1) / np.mean([r.axes[i].tau_rw_se for r in runs]) < 2.5
     # the MSD error bars too, at the last recorded time
     m = np.array([r.msd_um2[-1] for r in runs])
     mse = np.array([r.msd_se_um2[-1] for r in runs])
-    assert np.all((0.5 < m.std(axis=0, ddof=1) / mse.mean(axis=0)) & (m.std(axis=0, ddof=1) / mse.mean(axis=0) < 2))
+    ratio = m.std(axis=0, ddof=1) / mse.mean(axis=0)
+    assert np.all((0.4 < ratio) & (ratio < 2.5)), ratio
 
 
 def test_target_error_holds_on_every_axis():
