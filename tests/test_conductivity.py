@@ -187,8 +187,9 @@ def direct_solve(labels, sigma, voxel, axis, periodic_sides):
     return inlet_current * length / area
 
 
+@pytest.mark.parametrize("solver", ["mg", "jacobi"])
 @pytest.mark.parametrize("periodic", [False, True])
-def test_agrees_with_sparse_direct_solve(periodic):
+def test_agrees_with_sparse_direct_solve(periodic, solver):
     rng = np.random.default_rng(7)
     labels = rng.choice(np.array([0, 1, 2], np.uint8), size=(9, 10, 11), p=[0.25, 0.5, 0.25])
     sigma = np.zeros(256)
@@ -199,7 +200,7 @@ def test_agrees_with_sparse_direct_solve(periodic):
     for direction in "xyz":
         axis = "zyx".index(direction)
         ref = direct_solve(labels, sigma, voxel, axis, periodic)
-        r = solve(labels, phases, direction, voxel, periodic_sides=periodic)
+        r = solve(labels, phases, direction, voxel, periodic_sides=periodic, solver=solver)
         assert ref > 0
         assert abs(r.sigma_eff_S_per_m / ref - 1) < 1e-6
 

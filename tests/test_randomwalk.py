@@ -139,6 +139,23 @@ def test_insulating_layers_block_one_axis():
             assert within(a.normalised_sigma, a.normalised_sigma_se, 7 / 12)
 
 
+def test_dead_end_slab_does_not_percolate_across_its_mirror_image():
+    # a slab on the x = 0 face, spanning y and z: its mirror image across x = 0 joins it to itself, but
+    # nothing reaches x = end, so along x it is a dead end for mirrored images as for periodic ones
+    labels = np.zeros((8, 8, 8), np.uint8)
+    labels[:, :, :3] = 1
+    v = Volume(labels, two_phase_table(1.0), 1.0)
+    for boundary in ("mirror", "periodic"):
+        r = random_walk(v, walkers=2048, steps=512, boundary=boundary, seed=6)
+        x = r.get("x")
+        assert not x.percolates and x.sigma_eff_S_per_m == 0 and x.tau == np.inf and x.eps_percolating == 0
+        assert "does not percolate along x" in r.message
+        for d in "yz":
+            a = r.get(d)
+            assert a.percolates and a.eps_percolating == pytest.approx(3 / 8)
+            assert within(a.normalised_sigma, a.normalised_sigma_se, 3 / 8)
+
+
 def test_closed_cavity_does_not_percolate():
     labels = np.zeros((14, 14, 14), np.uint8)
     labels[4:10, 4:10, 4:10] = 1
