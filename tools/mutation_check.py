@@ -110,18 +110,33 @@ def uses_numba(text: str) -> bool:
     return "@njit" in text or "numba.njit" in text or "@jit" in text
 
 
-def numba_dependents(repo: Path, stem: str) -> set[str]:
-    """Module names of the compiled files that import module ``stem`` (numba does not see that
-    dependency: their cached machine code would keep the unmutated function)."""
+def enclosing_function(text: str, snippet: str) -> str | None:
+    """Name of the function whose body holds ``snippet`` (the last ``def`` before it)."""
+    defs = re.findall(r"^\s*def (\w+)\(", text[:text.index(snippet)], re.M)
+    return defs[-1] if defs else None
+
+
+def numba_dependents(repo: Path, stem: str, function: str | None = None) -> set[str]:
+    """Module names of the compiled files whose cached code may hold the mutated function of module
+    ``stem``: numba recompiles a file whose source changed, not the files that call into it.
+
+    With ``function`` given, a file counts only if it names ``stem.function`` or the function is
+    called elsewhere in its own module (then some caller of it might be used); without, every
+    compiled file importing the module counts.
+    """
     out = set()
     pattern = re.compile(rf"^\s*(from \. import .*\b{stem}\b|from kernels import .*\b{stem}\b|"
                          rf"import kernels\.{stem}\b|from kernels\.{stem} import)", re.M)
+    own = (repo / "kernels" / f"{stem}.py")
+    called_inside = (function is None or not own.is_file()
+                     or len(re.findall(rf"\b{function}\b", own.read_text())) > 1)
     for path in list((repo / "kernels").glob("*.py")) + list((repo / "microsim").rglob("*.py")):
         if path.stem == stem:
             continue
         text = path.read_text()
         if uses_numba(text) and pattern.search(text):
-            out.add(path.stem)
+            if called_inside or re.search(rf"\b{stem}\.{function}\b", text):
+                out.add(path.stem)
     return out
 
 
@@ -190,7 +205,8 @@ def main(argv=None) -> int:
             original = path.read_text()
             stat = path.stat()
             mutated = original.replace(m["old"], m["new"], 1)
-            deps = numba_dependents(repo, path.stem) if uses_numba(original) else set()
+            deps = (numba_dependents(repo, path.stem, enclosing_function(original, m["old"]))
+                    if uses_numba(original) else set())
             if deps:
                 # kernels of other files call the mutated one: drop their cached code as well (numba
                 # recompiles a file whose own source changed, but not the files that use it)
