@@ -133,3 +133,20 @@ def test_closed_loop_does_not_percolate():
     for d in "xyz":
         r = cell(labels, d)
         assert not r.percolates and r.sigma_eff_S_per_m == 0 and r.tau == np.inf
+
+
+def test_touching_both_faces_is_not_winding():
+    # a Z-shaped strand from x = 0 (at y = 1) to x = end (at y = 5): it touches both faces normal to x,
+    # but its periodic images do not join (across the x faces they sit at different y), so in the
+    # infinite medium it is a closed piece and carries no current
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1, 1, 0:5] = 1
+    labels[1, 1:6, 4] = 1
+    labels[1, 5, 4:8] = 1
+    r = cell(labels, "x")
+    assert not r.percolates and r.sigma_eff_S_per_m == 0 and r.tau == np.inf and r.eps_percolating == 0
+    # with fixed potentials on the two faces the same strand does conduct
+    fixed = conductivity(Volume(labels, {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": 1.0}}), "x",
+                         rtol=1e-9).results[0]
+    # a series chain of 12 unit voxels: 11 links and two half voxels to the faces, 1 V over 8 um, 4 x 8 um^2
+    assert fixed.percolates and fixed.sigma_eff_S_per_m == pytest.approx(1 / 12 * 8 / 32, rel=1e-6)
