@@ -94,9 +94,12 @@ def test_bruggeman_command_on_conductivity_results(tmp_path, capsys):
     fit = doc["fits"]["ionic"]
     assert fit["alpha"] == pytest.approx(0.0, abs=1e-5) and fit["prefactor"] == pytest.approx(1.0, abs=1e-5)
     assert fit["n_points"] == 4
+    assert sorted(row["eps"] for row in doc["rows"]) == [2 / 8, 3 / 8, 5 / 8, 6 / 8]
     for row in doc["rows"]:
         assert row["tau"] == pytest.approx(1.0, abs=1e-6)
         assert row["ratio"] == pytest.approx(row["eps"] ** 0.5, rel=1e-5)
+        assert row["tau_bruggeman"] == pytest.approx(row["eps"] ** -0.5, rel=1e-12)
+        assert row["alpha_fit"] == pytest.approx(0.0, abs=1e-5)
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
 
