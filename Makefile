@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(VENV)/.installed-mpi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fv.py
+
+# on demand, not in CI: apply each bug of tools/mutations.py to a copy of the code and run the tests
+# that must catch it (about an hour on two cores); MUTATION_ARGS="--only ID ..." runs a few
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation_check.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -105,3 +105,51 @@ def test_size_distribution_defaults_to_the_phases_named_active():
     assert [s.phase for s in res.psd] == ["CAM"] and "psd" not in res.skipped
     res = analyze_volume(vol, rev_sizes=[12])
     assert len(res.psd) == 0 and "active-material" in res.skipped["psd"]
+
+
+def test_every_share_with_anisotropic_voxels_and_both_networks():
+    # voxel (1, 2, 3) um: faces normal to z are 6 um^2, to y 3 um^2, to x 2 um^2
+    lab = np.full((6, 5, 7), SE, np.uint8)
+    lab[:, 1, 1] = AM                  # particle 1: column z = 0..end, active (6 voxels)
+    lab[2, 3, 3:5] = AM                # particle 2: floating in electrolyte, no electron path (2 voxels)
+    lab[3:6, 0, 6] = PORE              # a pore column in the corner ...
+    lab[4:6, 0, 5] = AM                # particle 3: reaches z = end, in the pores' shadow (2 voxels)
+    lab[0:2, 4, 5:7] = PORE            # pores at z = 0: not electrolyte
+    r = active_material(_volume(lab, (1.0, 2.0, 3.0)))
+    assert (r.n_particles, r.n_active_particles) == (3, 2)
+    assert r.fraction_active == pytest.approx(8 / 10)
+    assert r.fraction_electron_connected == pytest.approx(8 / 10)
+    assert r.fraction_ion_connected == pytest.approx(10 / 10)
+    assert r.fraction_inactive == pytest.approx(2 / 10)
+    assert r.active_volume_fraction == pytest.approx(10 / 210)
+    # AM / SE faces, counted by hand: z faces 6, y faces 3, x faces 2 um^2
+    column = 2 * 6 * 3.0 + 2 * 6 * 2.0                      # its -y, +y, -x, +x sides, 6 faces each
+    floating = 2 * 2 * 6.0 + 2 * 2 * 3.0 + 2 * 2.0          # above/below, y sides, two x ends
+    # particle 3 at (z 4..5, y 0, x 5): -x side SE (2 faces), +x side pore, +y side SE (2), -y box,
+    # below (z = 3) SE (1 face), z = end box
+    third = 2 * 2.0 + 2 * 3.0 + 1 * 6.0
+    assert r.interface_area_um2 == pytest.approx(column + floating + third)
+    assert r.active_interface_area_um2 == pytest.approx(column + third)
+    assert r.fraction_interface_active == pytest.approx((column + third) / (column + floating + third))
+    assert r.fraction_interface_ion == 1.0
+    assert r.fraction_interface_electron == pytest.approx((column + third) / (column + floating + third))
+    # the ion network is all electrolyte (it reaches z = 0 everywhere but under the pores), the
+    # electron network the AM touching z = end: the two columns (6 + 2 of 10 AM voxels)
+    assert r.ion_network_fraction == 1.0
+    assert r.electron_network_fraction == pytest.approx(8 / 10)
+    d = r.to_dict()
+    assert d["fraction_inactive"] == pytest.approx(0.2) and d["electronic_phases"] == ["NMC", "CBD"]
+    assert d["interface_area_um2"] == r.interface_area_um2
+
+
+def test_ion_and_electron_network_shares_differ():
+    # electrolyte pocket sealed from the separator: half the electrolyte is cut off; all AM reaches z = end
+    lab = np.full((8, 4, 4), SE, np.uint8)
+    lab[4] = PORE                      # pore layer: the electrolyte below z = 4 is cut off from z = 0
+    lab[:, 0, 0] = AM                  # one AM column from z = 0 to z = end (8 voxels)
+    lab[1, 2, 2] = AM                  # and a floating AM voxel (no electron path)
+    r = active_material(_volume(lab))
+    n_se = int((lab == SE).sum())
+    se_above = int((lab[:4] == SE).sum())
+    assert r.ion_network_fraction == pytest.approx(se_above / n_se)
+    assert r.electron_network_fraction == pytest.approx(8 / 9)

@@ -83,3 +83,49 @@ def test_read_results_file_and_plot(tmp_path):
         read_tau_points(bad)
     with pytest.raises(ValueError, match="not found"):
         read_tau_points(tmp_path / "missing.json")
+
+
+def test_fit_numbers_against_the_textbook_formulas():
+    # ln(tau) = ln(A) + alpha * x with x = -ln(eps): slope, intercept, their standard errors and the
+    # t-quantile written out by hand for four points with scatter
+    from scipy import stats
+
+    eps = [0.3, 0.4, 0.5, 0.6]
+    tau = [2.9, 2.1, 1.75, 1.45]
+    x = [-math.log(e) for e in eps]
+    y = [math.log(t) for t in tau]
+    n = 4
+    xm, ym = sum(x) / n, sum(y) / n
+    sxx = sum((a - xm) ** 2 for a in x)
+    sxy = sum((a - xm) * (b - ym) for a, b in zip(x, y))
+    slope = sxy / sxx
+    icpt = ym - slope * xm
+    resid = [b - icpt - slope * a for a, b in zip(x, y)]
+    ssr = sum(r * r for r in resid)
+    s2 = ssr / (n - 2)
+    se_slope = math.sqrt(s2 / sxx)
+    se_icpt = math.sqrt(s2 * (1 / n + xm * xm / sxx))
+    t = stats.t.ppf(0.975, n - 2)   # 4.303: Student's t with 2 degrees of freedom, not the normal 1.96
+    f = fit_bruggeman(eps, tau, confidence=0.95)
+    assert f.alpha == pytest.approx(slope, rel=1e-12)
+    assert f.prefactor == pytest.approx(math.exp(icpt), rel=1e-12)
+    assert f.alpha_ci[0] == pytest.approx(slope - t * se_slope, rel=1e-10)
+    assert f.alpha_ci[1] == pytest.approx(slope + t * se_slope, rel=1e-10)
+    assert f.prefactor_ci[0] == pytest.approx(math.exp(icpt - t * se_icpt), rel=1e-10)
+    assert f.prefactor_ci[1] == pytest.approx(math.exp(icpt + t * se_icpt), rel=1e-10)
+    assert f.residual_std == pytest.approx(math.sqrt(s2), rel=1e-10)
+    sst = sum((b - ym) ** 2 for b in y)
+    assert f.r_squared == pytest.approx(1 - ssr / sst, rel=1e-12)
+    assert 0.9 < f.r_squared < 1.0
+    assert (f.n_points, f.n_excluded, f.dof, f.confidence, f.prefactor_fixed) == (4, 0, 2, 0.95, False)
+    assert f.predict(0.5) == pytest.approx(math.exp(icpt) * 0.5 ** -slope, rel=1e-12)
+    # Bruggeman's form: alpha alone, through the origin in log space
+    g = fit_bruggeman(eps, tau, confidence=0.9, fix_prefactor=True)
+    a1 = sum(a * b for a, b in zip(x, y)) / sum(a * a for a in x)
+    r1 = [b - a1 * a for a, b in zip(x, y)]
+    s1 = sum(r * r for r in r1) / (n - 1)
+    t1 = stats.t.ppf(0.95, n - 1)
+    se1 = math.sqrt(s1 / sum(a * a for a in x))
+    assert g.alpha == pytest.approx(a1, rel=1e-12) and g.prefactor == 1.0 and g.dof == 3
+    assert g.alpha_ci == pytest.approx((a1 - t1 * se1, a1 + t1 * se1), rel=1e-10)
+    assert g.residual_std == pytest.approx(math.sqrt(s1), rel=1e-10)

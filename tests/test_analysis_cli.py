@@ -94,9 +94,12 @@ def test_bruggeman_command_on_conductivity_results(tmp_path, capsys):
     fit = doc["fits"]["ionic"]
     assert fit["alpha"] == pytest.approx(0.0, abs=1e-5) and fit["prefactor"] == pytest.approx(1.0, abs=1e-5)
     assert fit["n_points"] == 4
+    assert sorted(row["eps"] for row in doc["rows"]) == [2 / 8, 3 / 8, 5 / 8, 6 / 8]
     for row in doc["rows"]:
         assert row["tau"] == pytest.approx(1.0, abs=1e-6)
         assert row["ratio"] == pytest.approx(row["eps"] ** 0.5, rel=1e-5)
+        assert row["tau_bruggeman"] == pytest.approx(row["eps"] ** -0.5, rel=1e-12)
+        assert row["alpha_fit"] == pytest.approx(0.0, abs=1e-5)
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -107,3 +110,69 @@ def test_bruggeman_command_rejects_other_files(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "has no 'results' list" in err and "\n" not in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_analyze_every_section_against_hand_counts(tmp_path, capsys):
+    # SE and NMC one-voxel slabs alternating along x, voxel (0.5, 1.0, 3.0) um: every number below follows
+    # from counting slabs and faces
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[:, :, 1::2] = 1
+    np.save(tmp_path / "v.npy", lab)
+    (tmp_path / "p.toml").write_text('[phases.SE]\nlabel = 0\nmaterial = "Li6PS5Cl"\nsigma_electronic_S_per_m = 0.0\n'
+                                     '\n[phases.NMC]\nlabel = 1\nmaterial = "NMC811"\nsigma_ionic_S_per_m = 0.0\n')
+    out = tmp_path / "a.json"
+    rc = main(["analyze", str(tmp_path / "v.npy"), "--phases", str(tmp_path / "p.toml"), "--voxel-size",
+               "0.5,1.0,3.0", "--out", str(out), "--rev-sizes", "4,8", "--psd-bins", "6", "--quiet"])
+    assert rc == 0
+    capsys.readouterr()
+    doc = json.loads(out.read_text())
+    voxel, box = 1.5, 512 * 1.5
+    assert doc["fractions"] == {"phases": {"SE": 0.5, "NMC": 0.5}, "unions": {}, "n_voxels": 512, "volume_um3": box}
+    # percolation: four slabs per phase, each spanning y and z; along x the first slab of SE touches x = 0 and
+    # the last of NMC x = end (dead ends), the other three of each touch no x face
+    for p in doc["percolation"]:
+        assert p["volume_fraction"] == 0.5 and p["connectivity"] == 6
+        d = p["directions"]
+        assert (d["x"]["fraction_percolating"], d["x"]["fraction_dead_end"], d["x"]["fraction_isolated"]) == (
+            0.0, 0.25, 0.75)
+        assert (d["x"]["n_percolating"], d["x"]["n_dead_end"], d["x"]["n_isolated"]) == (0, 1, 3)
+        for axis in "yz":
+            assert d[axis]["fraction_percolating"] == 1.0 and d[axis]["n_percolating"] == 4
+        c = p["clusters"]
+        assert (c["n_clusters"], c["n_voxels"], c["largest_voxels"]) == (4, 256, 64)
+        assert c["voxel_volume_um3"] == voxel and c["largest_um3"] == 64 * voxel and c["mean_um3"] == 64 * voxel
+        assert c["largest_fraction"] == 0.25 and c["weighted_mean_voxels"] == 64.0
+    # interfaces: 7 planes normal to x of 8 x 8 faces of dz * dy = 0.5 um^2
+    area = 7 * 64 * 0.5
+    (pair,) = doc["interfaces"]["pairs"]
+    assert {pair["phase_a"], pair["phase_b"]} == {"SE", "NMC"}
+    assert pair["area_um2"] == pytest.approx(area, rel=1e-6) and pair["face_count_area_um2"] == area
+    assert pair["specific_area_per_um"] == pytest.approx(area / box, rel=1e-6)
+    assert pair["face_count_specific_area_per_um"] == pytest.approx(area / box, rel=1e-12)
+    for s in doc["interfaces"]["surfaces"]:
+        assert s["area_um2"] == pytest.approx(area, rel=1e-6)
+        assert s["area_per_phase_volume_per_um"] == pytest.approx(area / (256 * voxel), rel=1e-6)
+    assert doc["interfaces"]["volume_um3"] == box
+    # active material: every NMC slab reaches z = end and faces SE slabs that reach z = 0
+    a = doc["active_material"]
+    assert (a["n_particles"], a["n_active_particles"]) == (4, 4)
+    assert a["fraction_active"] == 1.0 and a["fraction_inactive"] == 0.0 and a["active_volume_fraction"] == 0.5
+    assert a["interface_area_um2"] == area and a["active_interface_area_um2"] == area
+    # Bruggeman: each carrier's conducting phase fills half the box; nothing percolates along x
+    for b in doc["bruggeman"]:
+        assert b["eps"] == 0.5 and b["tau_bruggeman"] == pytest.approx(2 ** 0.5, rel=1e-12)
+        assert b["eps_percolating"] == {"x": 0.0, "y": 0.5, "z": 0.5}
+    assert {b["carrier"]: b["conducting_phases"] for b in doc["bruggeman"]} == {"ionic": ["SE"],
+                                                                                "electronic": ["NMC"]}
+    # REV: any 4-voxel cube holds two slabs of each phase, wherever it starts
+    rev = doc["rev"]
+    s4, s8 = rev["sizes"]
+    assert s4["size_voxels"] == 4 and s4["size_um"] == [2.0, 4.0, 12.0] and s4["n_samples"] == 8
+    assert s4["fraction_mean"] == {"SE": 0.5, "NMC": 0.5} and s4["fraction_std"] == {"SE": 0.0, "NMC": 0.0}
+    assert s8["n_samples"] == 1 and s8["fraction_mean"] == {"SE": 0.5, "NMC": 0.5}
+    assert rev["rev_size_fraction"] == {"SE": 4, "NMC": 4}
+    # size distribution of the active phase: a layer one voxel (3 um) thick reads as n + 1 = 2 voxels, 6 um
+    (psd,) = doc["psd"]
+    assert psd["phase"] == "NMC" and psd["method"] == "local_thickness" and psd["n_particles"] is None
+    assert (psd["d10_um"], psd["d50_um"], psd["d90_um"], psd["mean_diameter_um"]) == pytest.approx((6.0,) * 4)
+    assert sum(row["volume_fraction"] for row in psd["table"]) == pytest.approx(1.0)

@@ -88,3 +88,55 @@ def test_thin_strand_keeps_a_surface():
 def test_unknown_smoothing_is_an_error():
     with pytest.raises(ValueError, match="smoothing 'fancy'"):
         mesh_area(np.ones((2, 2, 2), bool), 1.0, "fancy")
+
+
+def test_face_counting_with_anisotropic_voxels_on_planes_normal_to_each_axis():
+    # One plane normal to each axis between distinct pairs of phases, voxel (1, 2, 3) um: every face
+    # normal to z has dy*dx = 6 um^2, normal to y dz*dx = 3, normal to x dz*dy = 2. Swapping any two
+    # voxel edges changes the answer.
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[2:] = 1                                        # plane normal to z between 0 and 1: 5 x 6 faces
+    got = face_count_areas(lab, (1.0, 2.0, 3.0))
+    assert got == {(0, 1): 30 * 6.0}
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[:, 3:, :] = 2                                  # plane normal to y: 4 x 6 faces
+    assert face_count_areas(lab, (1.0, 2.0, 3.0)) == {(0, 2): 24 * 3.0}
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[:, :, 1:] = 3                                  # plane normal to x: 4 x 5 faces
+    assert face_count_areas(lab, (1.0, 2.0, 3.0)) == {(0, 3): 20 * 2.0}   # 40 um^2, not 60 or 120
+    # all three in one volume: each pair gets its own plane's area
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[:, :, 3:] = 1                                  # x >= 3: phase 1 (plane normal to x, 4 x 5 faces)
+    lab[2:, :, :3] = 2                                 # z >= 2, x < 3: phase 2 (normal to z vs 0, 5 x 3 faces)
+    got = face_count_areas(lab, (1.0, 2.0, 3.0))
+    assert got == {(0, 1): 2 * 5 * 2.0, (1, 2): 2 * 5 * 2.0, (0, 2): 5 * 3 * 6.0}
+
+
+@pytest.mark.parametrize("smoothing", ["constrained", "gaussian", "none"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_flat_interface_normal_to_each_axis_with_anisotropic_voxels(smoothing, axis):
+    # the exact area is the box cross-section normal to the axis, for every mesh smoothing
+    vs = (0.5, 2.0, 0.25)
+    shape = (10, 7, 9)
+    lab = np.zeros(shape, np.uint8)
+    cut = [slice(None)] * 3
+    cut[axis] = slice(shape[axis] // 2, None)
+    lab[tuple(cut)] = 1
+    v = Volume(lab, {"SE": {"label": 0}, "NMC": {"label": 1}}, voxel_size_um=vs)
+    r = interface_areas(v, smoothing=smoothing)
+    exact = float(np.prod([n * d for a, (n, d) in enumerate(zip(shape, vs)) if a != axis]))
+    pair = r.get("SE", "NMC")
+    assert pair.area_um2 == pytest.approx(exact, rel=1e-6)
+    assert pair.face_count_area_um2 == pytest.approx(exact, rel=1e-12)
+    box = lab.size * 0.25
+    assert r.volume_um3 == pytest.approx(box, rel=1e-12)
+    assert pair.specific_area_per_um == pytest.approx(exact / box, rel=1e-6)
+    assert pair.face_count_specific_area_per_um == pytest.approx(exact / box, rel=1e-12)
+    surf = {s.phase: s for s in r.surfaces}
+    n_nmc = int(lab.sum())
+    assert surf["NMC"].area_um2 == pytest.approx(exact, rel=1e-6)
+    assert surf["NMC"].face_count_area_um2 == pytest.approx(exact, rel=1e-12)
+    assert surf["NMC"].specific_area_per_um == pytest.approx(exact / box, rel=1e-6)
+    # per phase volume: the phase's own volume in um^3, not its voxel count
+    assert surf["NMC"].area_per_phase_volume_per_um == pytest.approx(exact / (n_nmc * 0.25), rel=1e-6)
+    assert surf["SE"].area_per_phase_volume_per_um == pytest.approx(exact / ((lab.size - n_nmc) * 0.25), rel=1e-6)

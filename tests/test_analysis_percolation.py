@@ -50,21 +50,44 @@ def test_straight_channel():
 
 
 def test_dead_end_branch_and_isolated_inclusion():
+    # the three classes have different volumes, so no two of them can be confused
     m = np.zeros((8, 9, 10), bool)
     m[1, 1, :] = True            # channel along x: 10 voxels
     m[5, 5, 0:4] = True          # dead end from the x = 0 face: 4 voxels
     m[6, 1, 6:10] = True         # dead end from the x = end face: 4 voxels
+    m[6, 3, 0:9] = True          # dead end from x = 0 that stops one voxel short of x = end: 9 voxels
     m[3:5, 6:8, 4:6] = True      # isolated 2x2x2 inclusion: 8 voxels
+    m[0, 6:8, 7:9] = True        # isolated 1x2x2 plate: 4 voxels
     m[1, 2:5, 5] = True          # side branch off the channel: part of the percolating cluster, 3 voxels
     d = _classes(m, "x")
-    assert d.fraction_percolating == pytest.approx(13 / 29)
-    assert d.fraction_dead_end == pytest.approx(8 / 29)
-    assert d.fraction_isolated == pytest.approx(8 / 29)
-    assert (d.n_percolating, d.n_dead_end, d.n_isolated) == (1, 2, 1)
-    # the old single-direction function agrees
+    assert d.fraction_percolating == pytest.approx(13 / 42)
+    assert d.fraction_dead_end == pytest.approx(17 / 42)
+    assert d.fraction_isolated == pytest.approx(12 / 42)
+    assert (d.n_percolating, d.n_dead_end, d.n_isolated) == (1, 3, 2)
+    # the single-direction function gives the same classes, and the voxels of the percolating one
     r = percolation(m, "x")
-    assert r.fraction_percolating == pytest.approx(d.fraction_percolating)
-    assert r.fraction_dead_end == pytest.approx(d.fraction_dead_end)
+    assert r.fraction_percolating == pytest.approx(13 / 42)
+    assert r.fraction_dead_end == pytest.approx(17 / 42)
+    assert r.fraction_isolated == pytest.approx(12 / 42)
+    assert r.volume_fraction == pytest.approx(42 / m.size)
+    assert r.percolating_volume_fraction == pytest.approx(13 / m.size)
+    assert r.n_clusters == 6 and r.percolates
+    want = np.zeros_like(m)
+    want[1, 1, :] = True
+    want[1, 2:5, 5] = True
+    np.testing.assert_array_equal(r.percolating, want)
+    assert r.to_dict() == {"direction": "x", "volume_fraction": r.volume_fraction,
+                           "percolating_volume_fraction": r.percolating_volume_fraction,
+                           "fraction_percolating": r.fraction_percolating, "fraction_dead_end": r.fraction_dead_end,
+                           "fraction_isolated": r.fraction_isolated, "n_clusters": 6, "percolates": True}
+    # along z only the plate touches a face (z = 0): it is the one dead end, everything else is isolated
+    rz = percolation(m, "z")
+    assert rz.fraction_percolating == 0.0 and not rz.percolates and rz.percolating_volume_fraction == 0.0
+    assert rz.fraction_dead_end == pytest.approx(4 / 42)
+    assert rz.fraction_isolated == pytest.approx(38 / 42)
+    dz = _classes(m, "z")
+    assert (dz.fraction_dead_end, dz.fraction_isolated) == (rz.fraction_dead_end, rz.fraction_isolated)
+    assert (dz.n_percolating, dz.n_dead_end, dz.n_isolated) == (0, 1, 5)
 
 
 def test_same_volume_three_directions():
@@ -164,3 +187,16 @@ def test_site_percolation_threshold_simple_cubic():
         else:
             hi = mid
     assert abs(0.5 * (lo + hi) - 0.3116) < 0.01
+
+
+def test_volume_fractions_are_hand_counts_with_anisotropic_voxels():
+    lab = np.zeros((4, 5, 6), np.uint8)
+    lab[0] = 1                        # 30 voxels
+    lab[1:3, 0, 0] = 2                # 2 voxels
+    v = Volume(lab, {"SE": {"label": 0}, "NMC": {"label": 1}, "CBD": {"label": 2}, "pore": {"label": 7}},
+               voxel_size_um=(1.0, 2.0, 3.0))
+    f = volume_fractions(v, ["NMC+CBD", "CBD,SE"])
+    assert f.phases == {"SE": 88 / 120, "NMC": 30 / 120, "CBD": 2 / 120, "pore": 0.0}
+    assert f.unions == {"NMC+CBD": 32 / 120, "CBD+SE": 90 / 120}
+    assert f.n_voxels == 120 and f.volume_um3 == 720.0
+    assert f.to_dict() == {"phases": f.phases, "unions": f.unions, "n_voxels": 120, "volume_um3": 720.0}

@@ -115,3 +115,96 @@ def test_particle_list_of_the_generator():
                          box_um=(21.0, 21.0, 21.0))
     r = particle_size_distribution(v.derive(note="generated", particles=plist), "NMC")
     assert r.method == "particles" and sorted(r.diameters_um.tolist()) == [2.0, 4.0]
+
+
+def test_rev_spread_is_the_sample_standard_deviation_of_hand_counted_tiles():
+    import statistics
+
+    # 8^3 volume cut into eight 4^3 tiles; tile t holds 4 (t + 1) voxels of SE
+    lab = np.zeros((8, 8, 8), np.uint8)
+    corners = [(a, b, c) for a in (0, 4) for b in (0, 4) for c in (0, 4)]
+    for t, (a, b, c) in enumerate(corners):
+        tile = np.zeros(64, np.uint8)
+        tile[:4 * (t + 1)] = 1
+        lab[a:a + 4, b:b + 4, c:c + 4] = tile.reshape(4, 4, 4)
+    v = Volume(lab, {"SE": {"label": 1}, "AM": {"label": 0}}, voxel_size_um=(0.5, 1.0, 2.0))
+    r = representative_volume(v, sizes=[4, 8], n_samples=8, positions="tiled", eps_tol=0.15)
+    fractions = [4 * (t + 1) / 64 for t in range(8)]
+    s4, s8 = r.sizes
+    assert s4.n_samples == 8 and s8.n_samples == 1
+    assert s4.shape == (4, 4, 4) and s4.size_um == (2.0, 4.0, 8.0)
+    assert s4.fraction_mean["SE"] == pytest.approx(statistics.mean(fractions), rel=1e-12)
+    assert s4.fraction_std["SE"] == pytest.approx(statistics.stdev(fractions), rel=1e-12)   # ddof = 1
+    assert s4.fraction_std["AM"] == pytest.approx(statistics.stdev(fractions), rel=1e-12)
+    assert s4.fraction_mean["AM"] == pytest.approx(1 - statistics.mean(fractions), rel=1e-12)
+    assert s8.fraction_mean["SE"] == pytest.approx(sum(fractions) / 8, rel=1e-12)
+    assert math.isnan(s8.fraction_std["SE"])
+    # sample std 0.0625 * sqrt(6) = 0.153 > 0.15 at size 4 (the population std, 0.143, would pass) and no
+    # spread at size 8: no size is representative
+    assert r.rev_size_fraction == {"SE": None, "AM": None}
+    assert representative_volume(v, sizes=[4, 8], n_samples=8, positions="tiled",
+                                 eps_tol=0.16).rev_size_fraction == {"SE": 4, "AM": 4}
+
+
+def test_rev_size_is_not_below_a_size_that_fails():
+    # 3^3 tiles (corners 0 and 3) see only the empty region x, y, z < 6; 4^3 tiles also see the SE
+    # placed in x >= 6 of some of them, so size 3 passes and size 4 fails: no size is representative
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[0:4, 0:4, 6:8] = 1
+    v = Volume(lab, {"SE": {"label": 1}, "AM": {"label": 0}})
+    r = representative_volume(v, sizes=[3, 4], n_samples=8, positions="tiled")
+    s3, s4 = r.sizes
+    assert s3.fraction_std["SE"] == 0.0 and s4.fraction_std["SE"] > 0.02
+    assert r.rev_size_fraction["SE"] is None
+    # with only size 3 it is representative
+    assert representative_volume(v, sizes=[3], n_samples=8, positions="tiled").rev_size_fraction["SE"] == 3
+    assert representative_volume(v, sizes=[3, 8], n_samples=8, positions="tiled").rev_size_fraction["SE"] == 3
+
+
+def test_rev_tau_statistics_use_the_percolating_sub_volumes_only():
+    import statistics
+
+    # a 4x4 column of SE along z in the corner (y, x < 4) of an 8^3 volume: of the eight 4^3 tiles the two
+    # at y, x = 0 are filled with SE (tau = 1), the other six hold none (not percolating, tau = inf)
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[:, :4, :4] = 1
+    v = Volume(lab, {"SE": {"label": 1, "sigma_ionic_S_per_m": 0.2}, "AM": {"label": 0}})
+    r = representative_volume(v, sizes=[4], n_samples=8, positions="tiled", carrier="ionic", direction="z")
+    s = r.sizes[0]
+    assert s.n_samples == 8 and s.n_not_percolating == 6
+    assert s.tau_mean == pytest.approx(1.0, abs=1e-6) and s.tau_std == pytest.approx(0.0, abs=1e-6)
+    eps = [1.0 if (b, c) == (0, 0) else 0.0 for a in (0, 4) for b in (0, 4) for c in (0, 4)]
+    assert s.eps_mean == pytest.approx(statistics.mean(eps), rel=1e-12)
+    assert s.eps_std == pytest.approx(statistics.stdev(eps), rel=1e-12)
+    assert r.rev_size_tau is None and r.carrier == "ionic" and r.direction == "z"
+    assert sorted((e, t) for _, e, t in r.samples)[:6] == [(0.0, math.inf)] * 6
+    assert [round(t, 6) for _, e, t in r.samples if e == 1.0] == [1.0, 1.0]
+    d = r.to_dict()
+    assert d["sizes"][0]["tau_rel_std"] == pytest.approx(0.0, abs=1e-6)
+    assert d["sizes"][0]["n_not_percolating"] == 6
+    assert len(d["samples"]) == 8
+
+
+def test_particle_list_percentiles_are_volume_weighted():
+    # diameters 2, 4, 6, 8 um: volumes in the ratio 8 : 64 : 216 : 512, cumulative 0.01, 0.09, 0.36, 1
+    v = _spheres([(10, 10, 10)], [5], 21)
+    plist = _Particles(np.zeros((4, 3)), np.array([1.0, 2.0, 3.0, 4.0]), ("NMC",) * 4)
+    r = particle_size_distribution(v.derive(note="generated", particles=plist), "NMC", n_bins=4)
+    assert (r.d10_um, r.d50_um, r.d90_um) == (6.0, 8.0, 8.0)
+    assert r.mean_diameter_um == pytest.approx(5.0)
+    assert r.n_particles == 4
+    assert sum(r.volume_fraction) == pytest.approx(1.0) and sum(r.number_fraction) == pytest.approx(1.0)
+    # the bin holding the largest particle holds 512 / 800 of the volume and a quarter of the number
+    assert r.volume_fraction[-1] == pytest.approx(512 / 800) and r.number_fraction[-1] == pytest.approx(0.25)
+    assert r.volume_fraction[0] == pytest.approx(8 / 800) and r.number_fraction[0] == pytest.approx(0.25)
+    assert r.bin_edges_um[0] <= 2.0 and r.bin_edges_um[-1] >= 8.0
+    d = r.to_dict()
+    assert (d["d10_um"], d["d50_um"], d["d90_um"]) == (6.0, 8.0, 8.0) and len(d["table"]) == 4
+
+
+def test_ellipsoid_particles_use_the_volume_equivalent_diameter():
+    v = _spheres([(10, 10, 10)], [5], 21)
+    semi = np.array([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0], [0.5, 0.5, 4.0]])   # r_eq = 2, 3 and 1
+    plist = _Particles(np.zeros((3, 3)), semi, ("NMC",) * 3)
+    r = particle_size_distribution(v.derive(note="generated", particles=plist), "NMC")
+    assert sorted(r.diameters_um.tolist()) == pytest.approx([2.0, 4.0, 6.0], rel=1e-12)

@@ -133,3 +133,41 @@ def test_closed_loop_does_not_percolate():
     for d in "xyz":
         r = cell(labels, d)
         assert not r.percolates and r.sigma_eff_S_per_m == 0 and r.tau == np.inf
+
+
+def test_touching_both_faces_is_not_winding():
+    # a Z-shaped strand from x = 0 (at y = 1) to x = end (at y = 5): it touches both faces normal to x,
+    # but its periodic images do not join (across the x faces they sit at different y), so in the
+    # infinite medium it is a closed piece and carries no current
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1, 1, 0:5] = 1
+    labels[1, 1:6, 4] = 1
+    labels[1, 5, 4:8] = 1
+    r = cell(labels, "x")
+    assert not r.percolates and r.sigma_eff_S_per_m == 0 and r.tau == np.inf and r.eps_percolating == 0
+    # with fixed potentials on the two faces the same strand does conduct
+    fixed = conductivity(Volume(labels, {"i": {"label": 0}, "c": {"label": 1, "sigma_ionic_S_per_m": 1.0}}), "x",
+                         rtol=1e-9).results[0]
+    # a series chain of 12 unit voxels: 11 links and two half voxels to the faces, 1 V over 8 um, 4 x 8 um^2
+    assert fixed.percolates and fixed.sigma_eff_S_per_m == pytest.approx(1 / 12 * 8 / 32, rel=1e-6)
+
+
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_currents_and_fields_of_a_block_flow_down_the_potential(direction):
+    # 1 V drop per period along the direction: positive terminal currents sigma * A / L and a current
+    # density sigma / L pointing along +direction, in every voxel
+    spacing = (0.5, 1.0, 2.0)
+    shape = (6, 5, 4)
+    axis = "zyx".index(direction)
+    r = conductivity(Volume(np.ones(shape, np.uint8), {"c": {"label": 1, "sigma_ionic_S_per_m": 3.0}}, spacing),
+                     direction, cell_problem=True, return_fields=True, rtol=1e-10).results[0]
+    size = np.array(shape) * np.array(spacing) * 1e-6
+    length, area = size[axis], np.prod(size) / size[axis]
+    assert r.sigma_eff_S_per_m == pytest.approx(3.0, rel=1e-9)
+    assert r.current_in_A == pytest.approx(3.0 * area / length, rel=1e-9)
+    assert r.current_out_A == pytest.approx(3.0 * area / length, rel=1e-9)
+    j = r.current_density_A_per_m2
+    np.testing.assert_allclose(j[axis], 3.0 / length, rtol=1e-6)
+    for a in range(3):
+        if a != axis:
+            assert np.abs(j[a]).max() <= 1e-6 * 3.0 / length

@@ -122,13 +122,25 @@ def test_hashin_shtrikman_upper_bound(eps):
     res = conductivity(Volume(labels, TWO), "all", rtol=1e-6)
     eps_actual = labels.mean()
     bound = 2 * eps_actual / (3 - eps_actual)
+    sigma = np.zeros(256)
+    sigma[1] = 2.5
+    if eps > 0.4:
+        jacobi = conductivity(Volume(labels, TWO), "all", tol=1e-6, solver="jacobi")
     for r in res:
         assert r.converged
         assert 0 < r.sigma_eff_S_per_m / 2.5 <= bound
+        # and the value itself: at the lowest eps (few percolating voxels, a quick sparse LU) from an
+        # independent assembly solved by scipy, otherwise from the Jacobi-preconditioned reference solver
+        if eps < 0.4:
+            ref = direct_solve(labels, sigma, (1.0, 1.0, 1.0), "zyx".index(r.direction), False)
+        else:
+            ref = jacobi.get("ionic", r.direction).sigma_eff_S_per_m
+        assert r.sigma_eff_S_per_m == pytest.approx(ref, rel=2e-5)
 
 
+@pytest.mark.parametrize("solver", ["mg", "jacobi"])
 @pytest.mark.parametrize("periodic", [False, True])
-def test_agrees_with_sparse_direct_solve(periodic):
+def test_agrees_with_sparse_direct_solve(periodic, solver):
     rng = np.random.default_rng(7)
     labels = rng.choice(np.array([0, 1, 2], np.uint8), size=(9, 10, 11), p=[0.25, 0.5, 0.25])
     sigma = np.zeros(256)
@@ -139,7 +151,7 @@ def test_agrees_with_sparse_direct_solve(periodic):
     for direction in "xyz":
         axis = "zyx".index(direction)
         ref = direct_solve(labels, sigma, voxel, axis, periodic)
-        r = solve(labels, phases, direction, voxel, periodic_sides=periodic)
+        r = solve(labels, phases, direction, voxel, periodic_sides=periodic, solver=solver)
         assert ref > 0
         assert abs(r.sigma_eff_S_per_m / ref - 1) < 1e-6
 
@@ -170,6 +182,12 @@ def test_isolated_and_dead_end_clusters_do_not_change_sigma():
     assert abs(r.sigma_eff_S_per_m / clean.sigma_eff_S_per_m - 1) < 1e-7
     assert r.eps > clean.eps
     assert r.tau > clean.tau  # tau uses the whole phase's eps
+    # exactly: the 4x4 channel carries 16/144 of the cross-section; the branch, attached at one voxel,
+    # carries nothing; eps counts channel 256 + inclusion 16 + dead end 36 + branch 3 of 2304 voxels
+    assert clean.sigma_eff_S_per_m == pytest.approx(2.5 * 16 / 144, rel=1e-7)
+    assert r.eps == pytest.approx(311 / 2304, rel=1e-12)
+    assert r.tau == pytest.approx(311 / 2304 * 144 / 16, rel=1e-7)
+    assert clean.tau == pytest.approx(1.0, rel=1e-7)
     # PoreSpy's tau counts the percolating part (channel + branch) only
     assert abs(r.eps_percolating - (base.sum() + 3) / base.size) < 1e-12
     assert abs(r.tau_percolating - r.eps_percolating * 2.5 / r.sigma_eff_S_per_m) < 1e-9
@@ -265,3 +283,131 @@ def test_wiener_bounds_and_mirror_symmetry(seed, s1, s2, direction):
     flipped = np.flip(labels, axis="zyx".index(direction))
     r2 = solve(flipped, phases, direction, rtol=1e-9, current_tol=1e-7)
     assert abs(r2.sigma_eff_S_per_m / r.sigma_eff_S_per_m - 1) < 1e-7
+
+
+# -- every reported number on volumes where the quantities that could be confused differ ----------
+
+THREE = {"ins": {"label": 0}, "A": {"label": 1, "sigma_ionic_S_per_m": 2.0},
+         "B": {"label": 2, "sigma_ionic_S_per_m": 0.5}}
+VOXEL_123 = (0.5, 1.5, 2.0)
+
+
+def _channel_dead_end_isolated():
+    """(6, 7, 10) voxels: a 2x2 channel of A along x through the last z and y rows (the only part that
+    percolates along x), a dead end of B from the x = 0 face and an isolated block of A."""
+    labels = np.zeros((6, 7, 10), np.uint8)
+    labels[4:6, 5:7, :] = 1        # channel: 40 voxels
+    labels[0:2, 0:2, 0:5] = 2      # dead end of B: 20 voxels
+    labels[0:2, 4, 7:9] = 1        # isolated A: 4 voxels
+    return labels
+
+
+def test_every_reported_field_along_a_channel_with_dead_end_and_isolated_parts():
+    labels = _channel_dead_end_isolated()
+    res = conductivity(Volume(labels, THREE, VOXEL_123), "x", **TIGHT)
+    r = res.get("ionic", "x")
+    # hand counts: 64 conducting voxels of 420, 40 of them percolating; sigma_ref over the conducting ones
+    eps, eps_perc = 64 / 420, 40 / 420
+    sigma_ref = (44 * 2.0 + 20 * 0.5) / 64
+    # a straight channel: the conductivity of A times the channel's share of the cross-section
+    sigma_eff = 2.0 * 4 / 42
+    assert r.converged and r.percolates and r.message == "converged"
+    assert r.conducting_phases == ("A", "B")
+    assert r.eps == pytest.approx(eps, rel=1e-12)
+    assert r.eps_percolating == pytest.approx(eps_perc, rel=1e-12)
+    assert r.sigma_ref_S_per_m == pytest.approx(sigma_ref, rel=1e-12)
+    assert r.sigma_eff_S_per_m == pytest.approx(sigma_eff, rel=1e-6)
+    assert r.sigma_eff_S_per_cm == pytest.approx(sigma_eff / 100, rel=1e-6)
+    assert r.normalised_sigma == pytest.approx(sigma_eff / sigma_ref, rel=1e-6)
+    assert r.tau == pytest.approx(eps * sigma_ref / sigma_eff, rel=1e-6)          # 1.225
+    assert r.tau == pytest.approx(1.225, rel=1e-6)
+    assert r.tau_percolating == pytest.approx(1.0, rel=1e-6)                       # PoreSpy: the channel alone
+    assert r.macmullin == pytest.approx(sigma_ref / sigma_eff, rel=1e-6)          # 8.0390625
+    assert r.macmullin == pytest.approx(r.tau / r.eps, rel=1e-9)
+    assert r.tau_bruggeman == pytest.approx(1 / math.sqrt(eps), rel=1e-12)
+    # 1 V over 10 x 2 um; cross-section 6 x 0.5 um by 7 x 1.5 um
+    current = sigma_eff * (3.0e-6 * 10.5e-6) / 20e-6
+    assert r.current_in_A == pytest.approx(current, rel=1e-6)
+    assert r.current_out_A == pytest.approx(current, rel=1e-6)
+    d = res.to_dict()
+    assert d["shape"] == [6, 7, 10] and d["voxel_size_um"] == list(VOXEL_123)
+    row = d["results"][0]
+    for key in ("eps", "eps_percolating", "sigma_ref_S_per_m", "sigma_eff_S_per_m", "sigma_eff_S_per_cm",
+                "normalised_sigma", "tau", "tau_percolating", "macmullin", "tau_bruggeman", "current_in_A",
+                "current_out_A"):
+        assert row[key] == getattr(r, key)
+    assert row["conducting_phases"] == ["A", "B"] and row["percolates"] is True and row["converged"] is True
+    assert row["solver"]["converged"] is True and row["solver"]["iterations"] == r.solver.iterations
+
+
+def test_fields_of_a_direction_that_does_not_percolate():
+    r = conductivity(Volume(_channel_dead_end_isolated(), THREE, VOXEL_123), "y", **TIGHT).results[0]
+    assert not r.percolates and r.solver is None
+    assert r.eps == pytest.approx(64 / 420, rel=1e-12) and r.eps_percolating == 0.0
+    assert r.sigma_ref_S_per_m == pytest.approx(98 / 64, rel=1e-12)
+    assert r.sigma_eff_S_per_m == 0.0 and r.current_in_A == 0.0 and r.current_out_A == 0.0
+    assert r.tau == r.tau_percolating == r.macmullin == math.inf
+    assert r.tau_bruggeman == pytest.approx((64 / 420) ** -0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["x", "y", "z"])
+def test_potential_and_current_density_of_a_straight_channel(direction):
+    # exact fields: the potential falls linearly from 1 to 0 along the channel (cell centres half a voxel
+    # from the fixed-potential faces), j = sigma * 1 V / L along the channel and 0 across it; NaN potential
+    # outside the percolating network, dead ends and isolated parts included
+    axis = "zyx".index(direction)
+    shape = [7, 8, 9]
+    shape[axis] = 10
+    labels = np.zeros(shape, np.uint8)
+    sl = [slice(-2, None)] * 3           # the channel runs through the last rows of both other axes
+    sl[axis] = slice(None)
+    labels[tuple(sl)] = 1
+    dead = [slice(0, 2)] * 3
+    dead[axis] = slice(0, 4)
+    labels[tuple(dead)] = 2              # dead end from the inlet face
+    voxel = (0.5, 1.5, 2.0)
+    r = conductivity(Volume(labels, THREE, voxel), direction, return_fields=True, **TIGHT).results[0]
+    n = shape[axis]
+    length_m = n * voxel[axis] * 1e-6
+    channel = np.zeros(shape, bool)
+    channel[tuple(sl)] = True
+    assert np.all(np.isnan(r.potential[~channel]))
+    pos = np.arange(n)
+    expected = np.broadcast_to(np.expand_dims(1 - (pos + 0.5) / n, [a for a in range(3) if a != axis]), shape)
+    np.testing.assert_allclose(r.potential[channel], expected[channel], atol=1e-6)
+    j = r.current_density_A_per_m2
+    np.testing.assert_allclose(j[axis][channel], 2.0 / length_m, rtol=1e-5)
+    for a in range(3):
+        if a != axis:
+            assert np.abs(j[a]).max() <= 1e-6 * 2.0 / length_m
+    assert np.all(j[:, ~channel] == 0)
+
+
+def test_command_line_result_json_has_every_number(tmp_path):
+    # `microsim conductivity --out`: every number of result.json for a channel with a dead end, by hand
+    import json
+
+    from microsim.cli import main
+
+    labels = _channel_dead_end_isolated()
+    np.save(tmp_path / "v.npy", labels)
+    (tmp_path / "p.toml").write_text('[phases.ins]\nlabel = 0\n\n[phases.A]\nlabel = 1\nsigma_ionic_S_per_m = 2.0\n'
+                                     '\n[phases.B]\nlabel = 2\nsigma_ionic_S_per_m = 0.5\n')
+    out = tmp_path / "r.json"
+    assert main(["conductivity", str(tmp_path / "v.npy"), "--phases", str(tmp_path / "p.toml"), "--voxel-size",
+                 "0.5,1.5,2.0", "--direction", "x,y", "--rtol", "1e-8", "--out", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["shape"] == [6, 7, 10] and doc["voxel_size_um"] == [0.5, 1.5, 2.0]
+    x, y = doc["results"]
+    sigma_eff = 2.0 * 4 / 42
+    want = {"eps": 64 / 420, "eps_percolating": 40 / 420, "sigma_ref_S_per_m": 98 / 64, "sigma_eff_S_per_m": sigma_eff,
+            "sigma_eff_S_per_cm": sigma_eff / 100, "normalised_sigma": sigma_eff / (98 / 64), "tau": 1.225,
+            "tau_percolating": 1.0, "macmullin": (98 / 64) / sigma_eff, "tau_bruggeman": (64 / 420) ** -0.5,
+            "current_in_A": sigma_eff * 31.5e-12 / 20e-6, "current_out_A": sigma_eff * 31.5e-12 / 20e-6}
+    for key, value in want.items():
+        assert x[key] == pytest.approx(value, rel=1e-6), key
+    assert (x["carrier"], x["direction"], x["percolates"], x["converged"]) == ("ionic", "x", True, True)
+    assert x["conducting_phases"] == ["A", "B"] and x["cell_problem"] is False and x["periodic_sides"] is False
+    # strict JSON has no infinity: a direction that does not percolate writes "inf"
+    assert (y["tau"], y["tau_percolating"], y["macmullin"]) == ("inf", "inf", "inf")
+    assert y["sigma_eff_S_per_m"] == 0.0 and y["eps_percolating"] == 0.0 and y["percolates"] is False

@@ -89,12 +89,14 @@ def test_free_space(spacing, boundary):
         assert np.all(np.abs(z) < 4.5)
 
 
-def test_parallel_and_series_layers():
-    # layers normal to z: 3 voxels of A (sigma 1), 5 of B (sigma 0.25), anisotropic voxels
+@pytest.mark.parametrize("boundary", ["periodic", "mirror"])
+def test_parallel_and_series_layers(boundary):
+    # layers normal to z: 3 voxels of A (sigma 1), 5 of B (sigma 0.25), anisotropic voxels; mirrored
+    # images of the volume are series layers too, so both boundaries give the same exact values
     labels = np.ones((16, 6, 7), np.uint8)
     labels[3:8] = labels[11:16] = 2
     v = Volume(labels, TWO, (0.6, 1.0, 0.8))
-    r = random_walk(v, walkers=8192, steps=4096, seed=2)
+    r = random_walk(v, walkers=8192, steps=4096, seed=2, boundary=boundary)
     arith = (3 * 1.0 + 5 * 0.25) / 8
     harm = 8 / (3 / 1.0 + 5 / 0.25)
     assert r.sigma_ref_S_per_m == pytest.approx(arith)
@@ -137,6 +139,23 @@ def test_insulating_layers_block_one_axis():
             assert within(a.tau_rw, a.tau_rw_se, 1.0)
             # sigma_eff/sigma = eps: 7 of 12 layers conduct
             assert within(a.normalised_sigma, a.normalised_sigma_se, 7 / 12)
+
+
+def test_dead_end_slab_does_not_percolate_across_its_mirror_image():
+    # a slab on the x = 0 face, spanning y and z: its mirror image across x = 0 joins it to itself, but
+    # nothing reaches x = end, so along x it is a dead end for mirrored images as for periodic ones
+    labels = np.zeros((8, 8, 8), np.uint8)
+    labels[:, :, :3] = 1
+    v = Volume(labels, two_phase_table(1.0), 1.0)
+    for boundary in ("mirror", "periodic"):
+        r = random_walk(v, walkers=2048, steps=512, boundary=boundary, seed=6)
+        x = r.get("x")
+        assert not x.percolates and x.sigma_eff_S_per_m == 0 and x.tau == np.inf and x.eps_percolating == 0
+        assert "does not percolate along x" in r.message
+        for d in "yz":
+            a = r.get(d)
+            assert a.percolates and a.eps_percolating == pytest.approx(3 / 8)
+            assert within(a.normalised_sigma, a.normalised_sigma_se, 3 / 8)
 
 
 def test_closed_cavity_does_not_percolate():
@@ -255,3 +274,94 @@ def test_cli(tmp_path, capsys):
         assert exc.value.code == 2 and "error: argument" in capsys.readouterr().err.splitlines()[-1]
         assert not bad.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# -- every reported number where the quantities that could be confused differ -------------------
+
+
+def _crossed_channels():
+    """12^3 voxels, periodic images: a 3x3 channel of A along x (108 voxels, percolates along x only),
+    a 2x2 channel of A along y (48 voxels, along y only) and an isolated block of B (48 voxels, never
+    walked). eps = 204/1728, eps_walked = 156/1728."""
+    labels = np.zeros((12, 12, 12), np.uint8)
+    labels[2:5, 2:5, :] = 1
+    labels[8:10, :, 8:10] = 1
+    labels[8:11, 2:6, 2:6] = 2
+    return labels
+
+
+def test_every_reported_field_on_crossed_channels():
+    v = Volume(_crossed_channels(), TWO, (0.8, 1.0, 1.2))
+    r = random_walk(v, walkers=8192, steps=2048, seed=21)
+    n = 1728
+    assert r.eps == pytest.approx(204 / n) and r.eps_walked == pytest.approx(156 / n)
+    assert r.D0_um2_per_tu == pytest.approx(1.0)                       # only A is walked
+    d_ref = (156 * 1.0 + 48 * 0.25) / 204
+    assert r.D_ref_um2_per_tu == pytest.approx(d_ref)
+    assert r.sigma_scale_S_per_m == 1.0 and r.sigma_ref_S_per_m == pytest.approx(d_ref)
+    assert r.percolates and r.message.startswith("does not percolate along z")
+    for name, n_perc in (("x", 108), ("y", 48)):
+        a = r.get(name)
+        assert a.percolates and a.eps_percolating == pytest.approx(n_perc / n)
+        # walkers of the other channel stay put along this axis: D_eff = D0 * n_perc / n_walked
+        d_exact = n_perc / 156
+        assert within(a.D_eff_um2_per_tu, a.D_eff_se, d_exact)
+        assert a.D_eff_se < 0.05 * d_exact
+        assert within(a.tau_rw, a.tau_rw_se, 156 / n_perc)
+        # parallel straight channels: sigma_eff / sigma_ref of the whole conducting phase
+        ns = n_perc / n / d_ref
+        assert within(a.normalised_sigma, a.normalised_sigma_se, ns)
+        assert within(a.sigma_eff_S_per_m, a.sigma_eff_se_S_per_m, n_perc / n)
+        assert within(a.tau, a.tau_se, (204 / n) / ns)
+        # PoreSpy's tau of the percolating channel alone: 1 (the issue's straight-channel case)
+        assert within(a.tau_percolating, a.tau_rw_se * n_perc / 156, 1.0)
+        assert within(a.macmullin, a.tau_se / a.tau * a.macmullin, 1 / ns)
+        # the fields are tied to one another exactly
+        assert a.tau == pytest.approx(r.eps / a.normalised_sigma, rel=1e-12)
+        assert a.macmullin == pytest.approx(a.tau / r.eps, rel=1e-12)
+        assert a.sigma_eff_S_per_m == pytest.approx(a.normalised_sigma * r.sigma_ref_S_per_m, rel=1e-12)
+        assert a.tau_rw == pytest.approx(r.D0_um2_per_tu / a.D_eff_um2_per_tu, rel=1e-12)
+        assert a.relative_error == pytest.approx(a.D_eff_se / a.D_eff_um2_per_tu, rel=1e-12)
+    z = r.get("z")
+    assert not z.percolates and z.eps_percolating == 0.0
+    assert z.sigma_eff_S_per_m == 0.0 and z.normalised_sigma == 0.0
+    assert z.tau == z.tau_rw == z.tau_percolating == z.macmullin == np.inf
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["eps"] == r.eps and d["eps_walked"] == r.eps_walked and d["D_ref_um2_per_tu"] == r.D_ref_um2_per_tu
+    assert d["axes"]["x"]["tau_percolating"] == r.get("x").tau_percolating
+    assert d["axes"]["y"]["eps_percolating"] == r.get("y").eps_percolating
+    assert d["relative_error"] == max(r.get("x").relative_error, r.get("y").relative_error)
+
+
+def test_error_bars_match_the_scatter_of_independent_runs():
+    # second method for the standard errors: the spread of D_eff over runs with other seeds
+    v = Volume(np.ones((8, 8, 8), np.uint8), two_phase_table(1.0), (1.0, 0.7, 1.3))
+    runs = [random_walk(v, walkers=1024, steps=256, seed=s) for s in range(10)]
+    for i in range(3):
+        d = np.array([r.axes[i].D_eff_um2_per_tu for r in runs])
+        se = np.array([r.axes[i].D_eff_se for r in runs])
+        # ten runs: the sample std scatters by about 25 %; an error bar off by sqrt(groups) = 5.7 fails
+        ratio = d.std(ddof=1) / se.mean()
+        assert 0.4 < ratio < 2.5, ratio
+        t = np.array([r.axes[i].tau_rw for r in runs])
+        assert 0.4 < t.std(ddof=1) / np.mean([r.axes[i].tau_rw_se for r in runs]) < 2.5
+    # the MSD error bars too, at the last recorded time
+    m = np.array([r.msd_um2[-1] for r in runs])
+    mse = np.array([r.msd_se_um2[-1] for r in runs])
+    ratio = m.std(axis=0, ddof=1) / mse.mean(axis=0)
+    assert np.all((0.4 < ratio) & (ratio < 2.5)), ratio
+
+
+def test_target_error_holds_on_every_axis():
+    # a slab (x and y) with one thin column (z): D_z rests on few walkers and is three times noisier
+    # than D_x and D_y, so the run must go on until the worst axis, not the best, reaches the target
+    labels = np.zeros((8, 8, 8), np.uint8)
+    labels[0:2] = 1
+    labels[:, 5, 5] = 1
+    v = Volume(labels, two_phase_table(1.0), 1.0)
+    r = random_walk(v, walkers=512, steps=256, target_error=0.03, seed=4)
+    assert r.relative_error <= 0.03
+    for a in r.axes:
+        assert a.D_eff_se / a.D_eff_um2_per_tu <= 0.03
+    errs = sorted(a.relative_error for a in r.axes)
+    assert errs[0] < 0.6 * errs[-1]   # the axes do differ, so the rule matters

@@ -252,9 +252,34 @@ def test_layers_give_exact_tau_and_a_warning_for_the_blocked_direction(tmp_path)
     assert "does not connect the two faces normal to z" in html
     with open(tmp_path / "out" / "summary.csv", newline="") as fh:
         assert [r["tau"] for r in csv.DictReader(fh)][1] == "inf"
-    profile = json.loads((tmp_path / "out" / "result.json").read_text())["profiles"]
+    doc = json.loads((tmp_path / "out" / "result.json").read_text())
+    # every number of the x row, by hand: half the voxels conduct, all of them along x
+    for key, value in {"eps": 0.5, "eps_percolating": 0.5, "sigma_ref_S_per_m": 0.2, "normalised_sigma": 0.5,
+                       "tau_percolating": 1.0, "tau_bruggeman": 2 ** 0.5, "tau_over_tau_bruggeman": 2 ** -0.5}.items():
+        assert doc["summary"][0][key] == pytest.approx(value, rel=1e-7), key
+    assert doc["summary"][0]["alpha_fit"] == pytest.approx(0.0, abs=1e-7)
+    t = doc["transport"][0]
+    # 1 V over 10 x 0.25 um through 8 x 0.5 um by 6 x 0.25 um, half of it conducting
+    assert t["current_in_A"] == pytest.approx(0.1 * 6e-12 / 2.5e-6, rel=1e-7)
+    assert t["current_out_A"] == pytest.approx(0.1 * 6e-12 / 2.5e-6, rel=1e-7)
+    assert t["sigma_eff_S_per_cm"] == pytest.approx(0.001, rel=1e-7)
+    # percolation along z: of the four slabs the first touches z = 0 (dead end), the others no z face
+    pz = next(p for p in doc["percolation"] if p["direction"] == "z")
+    assert (pz["fraction_percolating"], pz["fraction_dead_end"], pz["fraction_isolated"]) == (0.0, 0.25, 0.75)
+    assert pz["n_clusters"] == 4 and pz["volume_fraction"] == 0.5 and pz["percolating_volume_fraction"] == 0.0
+    assert doc["volume"]["size_um"] == [4.0, 1.5, 2.5] and doc["volume"]["phase_fractions"] == {"insulator": 0.5,
+                                                                                                  "SE": 0.5}
+    clusters = doc["analysis"]["clusters"]["ionic"]
+    assert (clusters["n_clusters"], clusters["largest_voxels"]) == (4, 60)
+    assert clusters["voxel_volume_um3"] == pytest.approx(0.5 * 0.25 * 0.25, rel=1e-12)
+    assert clusters["largest_um3"] == pytest.approx(60 * 0.5 * 0.25 * 0.25, rel=1e-12)
+    profile = doc["profiles"]
     assert profile["phase_fractions"]["SE"] == [1.0, 0.0] * 4
     assert profile["positions_um"] == pytest.approx([0.25 + 0.5 * k for k in range(8)])
+    # the current density along x in each z slice: sigma * 1 V / (10 x 0.25 um) in the conducting slabs
+    j = 0.2 / 2.5e-6
+    assert profile["mean_current_density_A_per_m2"]["ionic x"] == pytest.approx([j, 0.0] * 4, rel=1e-6, abs=1e-6)
+    assert "ionic z" not in profile["mean_current_density_A_per_m2"]   # nothing flows along z
 
 
 def test_grayscale_stack_is_segmented(tmp_path):
