@@ -132,7 +132,7 @@ MUTATIONS = [
       "to_amp = d.sigma_scale * 1e-6",
       "to_amp = d.sigma_scale * 1e-5",
       [T_COND]),
-    M("cond-keep-dead-ends", "microsim/conductivity.py",
+    M("cond-keep-dead-ends", "microsim/solve/discretise.py",
       "every conducting voxel enters the system, not only the percolating ones (fields and eps unchanged)",
       "lab[1 + k:1 + end, 1:-1, 1:-1] = np.where(keep[k:end], to_index[labels[k:end]], np.uint8(ins))",
       "lab[1 + k:1 + end, 1:-1, 1:-1] = to_index[labels[k:end]]",
