@@ -35,7 +35,7 @@ from kernels import fv
 from kernels import multigrid as mg
 
 from ..solve.accuracy import DEFAULT_MAX_ITER, Accuracy, check_tolerances
-from ..solve.discretise import Discretisation, compact_indices, fill_compact_labels
+from ..solve.discretise import Discretisation, padded_labels, set_ghosts
 from ..solve.local import conductivity_contrast, mismatch_of, spread_of
 from ..solve.multigrid import GeometricMultigrid
 from ..solve.names import check_solver
@@ -58,29 +58,9 @@ def slab_discretisation(world: World, slab: Slab, labels: np.ndarray, keep: np.n
     (a collective call: every rank must call this together).
     """
     with world.step():
-        to_index, sigma, ins = compact_indices(np.asarray(present, dtype=np.uint8), lut)
-        if ins > 250:
-            raise ValueError("more than 250 conducting label values; merge phases with equal conductivity")
-        dirichlet = ins + 1
-        scale = float(sigma[:ins].max()) if ins else 1.0
-        g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64),
-                                  -1 if cell_problem else dirichlet)
-        lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
-        fill_compact_labels(lab, labels, keep, to_index, ins)
-        periodic = np.array([cell_problem if a == axis else periodic_sides for a in range(3)], dtype=np.bool_)
-        for a in (1, 2):  # the side ghosts of the slab's own planes, as discretise() sets them
-            lo = [slice(1, -1)] * 3
-            hi = [slice(1, -1)] * 3
-            lo[a], hi[a] = 0, -1
-            if periodic[a]:
-                first = [slice(1, -1)] * 3
-                last = [slice(1, -1)] * 3
-                first[a], last[a] = 1, -2
-                lab[tuple(lo)] = lab[tuple(last)]
-                lab[tuple(hi)] = lab[tuple(first)]
-            elif a == axis:
-                lab[tuple(lo)] = dirichlet
-                lab[tuple(hi)] = dirichlet
+        lab, g, scale, periodic, dirichlet = padded_labels(labels, np.asarray(present, dtype=np.uint8), lut, keep,
+                                                           voxel_size_um, axis, periodic_sides, cell_problem)
+        set_ghosts(lab, periodic, axis, dirichlet, axes=(1, 2))  # the side ghosts of the slab's own planes
     world.exchange(lab, periodic=bool(periodic[0]))
     if axis == 0 and not cell_problem:
         if slab.first:

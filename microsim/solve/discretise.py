@@ -48,6 +48,43 @@ def compact_indices(labels: np.ndarray, lut: np.ndarray):
     return to_index, sigma, ins
 
 
+def padded_labels(labels: np.ndarray, present_labels: np.ndarray, lut: np.ndarray, keep: np.ndarray, voxel_size_um,
+                  axis: int, periodic_sides: bool, cell_problem: bool):
+    """The padded compact label array (ghosts insulating), the conductance tables and the periodic axes.
+
+    ``present_labels`` holds every label value of the whole volume (a slab of a
+    distributed volume numbers its phases as the whole volume does). Returns
+    ``(lab, g, sigma_scale, periodic, dirichlet_index)``.
+    """
+    to_index, sigma, ins = compact_indices(np.asarray(present_labels), lut)
+    if ins > 250:
+        raise ValueError("more than 250 conducting label values; merge phases with equal conductivity")
+    dirichlet = ins + 1
+    scale = float(sigma[:ins].max()) if ins else 1.0
+    g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64), -1 if cell_problem else dirichlet)
+    lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
+    fill_compact_labels(lab, labels, keep, to_index, ins)
+    periodic = np.array([cell_problem if a == axis else periodic_sides for a in range(3)], dtype=np.bool_)
+    return lab, g, scale, periodic, dirichlet
+
+
+def set_ghosts(lab: np.ndarray, periodic, axis: int, dirichlet: int, axes=(0, 1, 2)) -> None:
+    """Ghost layers of ``axes``: periodic copies, fixed-potential faces along ``axis``, else insulating walls."""
+    for a in axes:
+        lo = [slice(1, -1)] * 3
+        hi = [slice(1, -1)] * 3
+        lo[a], hi[a] = 0, -1
+        if periodic[a]:
+            first = [slice(1, -1)] * 3
+            last = [slice(1, -1)] * 3
+            first[a], last[a] = 1, -2
+            lab[tuple(lo)] = lab[tuple(last)]
+            lab[tuple(hi)] = lab[tuple(first)]
+        elif a == axis:
+            lab[tuple(lo)] = dirichlet
+            lab[tuple(hi)] = dirichlet
+
+
 def discretise(labels: np.ndarray, lut: np.ndarray, voxel_size_um, axis: int, keep: np.ndarray,
                periodic_sides: bool = False, cell_problem: bool = False) -> Discretisation:
     """Build the padded label array and the conductance tables for one solve.
@@ -55,32 +92,7 @@ def discretise(labels: np.ndarray, lut: np.ndarray, voxel_size_um, axis: int, ke
     ``keep`` marks the conducting voxels that stay in the system (the percolating
     ones); every other voxel becomes insulating.
     """
-    to_index, sigma, ins = compact_indices(labels, lut)
-    if ins > 250:
-        raise ValueError("more than 250 conducting label values; merge phases with equal conductivity")
-    dirichlet = ins + 1
-    scale = float(sigma[:ins].max()) if ins else 1.0
-    g = fv.conductance_tables(sigma / scale, np.asarray(voxel_size_um, dtype=np.float64), -1 if cell_problem else dirichlet)
-    lab = np.full(tuple(n + 2 for n in labels.shape), ins, dtype=np.uint8)
-    inner = (slice(1, -1),) * 3
-    fill_compact_labels(lab, labels, keep, to_index, ins)
-    periodic = np.zeros(3, dtype=np.bool_)
-    for a in range(3):
-        if a == axis:
-            periodic[a] = cell_problem
-        else:
-            periodic[a] = periodic_sides
-    for a in range(3):
-        lo = [slice(1, -1)] * 3
-        hi = [slice(1, -1)] * 3
-        lo[a], hi[a] = 0, -1
-        if periodic[a]:
-            src_last = [slice(1, -1)] * 3
-            src_first = [slice(1, -1)] * 3
-            src_last[a], src_first[a] = -2, 1
-            lab[tuple(lo)] = lab[tuple(src_last)]
-            lab[tuple(hi)] = lab[tuple(src_first)]
-        elif a == axis:
-            lab[tuple(lo)] = dirichlet
-            lab[tuple(hi)] = dirichlet
+    lab, g, scale, periodic, dirichlet = padded_labels(labels, labels, lut, keep, voxel_size_um, axis, periodic_sides,
+                                                       cell_problem)
+    set_ghosts(lab, periodic, axis, dirichlet, axes=(0, 1, 2))
     return Discretisation(lab, g, scale, axis, periodic, cell_problem)
