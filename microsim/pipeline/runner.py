@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +301,21 @@ def interrupt_on_sigterm() -> None:
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        if getattr(sys.unraisablehook, "__name__", "") != "_redeliver_interrupt":
+            sys.unraisablehook = _redeliver_interrupt
+
+
+def _redeliver_interrupt(unraisable, _previous=sys.unraisablehook) -> None:
+    """A KeyboardInterrupt raised inside a callback Python cannot propagate (a weakref finaliser
+    running during garbage collection) would be printed and lost, and the run would carry on:
+    deliver it again, so that it is raised where the run can stop cleanly."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        import signal
+        # where SIGINT is left to a parent (sweep cases), SIGTERM's handler raises it instead
+        catches = signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL, None)
+        os.kill(os.getpid(), signal.SIGINT if catches else signal.SIGTERM)
+        return
+    _previous(unraisable)
 
 
 def _default_permissions(folder: Path) -> None:
