@@ -370,7 +370,9 @@ def test_sigterm_stops_the_cli_run_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "microsim", "run", str(SAMPLE_CONFIG), "--out", "killed",
                              "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not any(tmp_path.iterdir()):
+    # signal once the run is under way: its staging folder exists (the lock file comes earlier)
+    while time.monotonic() < deadline and proc.poll() is None and \
+            not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)  # as a batch system's time limit would
     _, err = proc.communicate(timeout=300)
