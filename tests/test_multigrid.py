@@ -314,7 +314,7 @@ def direct_sigma(labels, phases, direction="x"):
     ("eps 0.7", blobs((40, 40, 40), 0.7, seed=2), TWO, {}),
     ("near threshold", near_threshold(36, seed=5), TWO, {}),
     ("contrast 1e6", blobs((36, 36, 36), 0.3, seed=6), CONTRAST, {}),
-    ("islands, contrast 1e6", blobs((30, 30, 30), 0.1, seed=4), CONTRAST, {}),  # a plateau: see _Accuracy
+    ("islands, contrast 1e6", blobs((30, 30, 30), 0.1, seed=4), CONTRAST, {}),  # a plateau: see microsim.solve.accuracy
     ("cell problem", blobs((36, 36, 36), 0.4, seed=7), TWO, {"cell_problem": True}),
     ("periodic sides", blobs((35, 35, 35), 0.4, seed=8), TWO, {"periodic_sides": True}),
 ])
